@@ -1,0 +1,20 @@
+// Original file: api/im_gateway.proto
+
+export const ConnectionEvent = {
+  CONNECTION_EVENT_UNSPECIFIED: 'CONNECTION_EVENT_UNSPECIFIED',
+  CONNECTION_EVENT_CONNECTED: 'CONNECTION_EVENT_CONNECTED',
+  CONNECTION_EVENT_DISCONNECTED: 'CONNECTION_EVENT_DISCONNECTED',
+  CONNECTION_EVENT_KICKED: 'CONNECTION_EVENT_KICKED',
+} as const;
+
+export type ConnectionEvent =
+  | 'CONNECTION_EVENT_UNSPECIFIED'
+  | 0
+  | 'CONNECTION_EVENT_CONNECTED'
+  | 1
+  | 'CONNECTION_EVENT_DISCONNECTED'
+  | 2
+  | 'CONNECTION_EVENT_KICKED'
+  | 3
+
+export type ConnectionEventOutput = typeof ConnectionEvent[keyof typeof ConnectionEvent]

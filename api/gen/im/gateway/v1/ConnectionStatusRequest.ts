@@ -1,0 +1,10 @@
+// Original file: api/im_gateway.proto
+
+
+export interface ConnectionStatusRequest {
+  'userIds'?: (string)[];
+}
+
+export interface ConnectionStatusRequestOutput {
+  'userIds': (string)[];
+}

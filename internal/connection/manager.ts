@@ -1,0 +1,153 @@
+import type { DeliveryFilter, RegisteredConnection } from './types';
+import { matches } from './types';
+
+/**
+ * The local registry: user -> device -> connection, on this instance only. Single-threaded (the
+ * event loop), so every operation is atomic. At most one connection per (user, device): the
+ * multi-device policy decides who goes before a new one is registered.
+ */
+export class ConnectionManager<C extends RegisteredConnection = RegisteredConnection> {
+  private readonly users = new Map<string, Map<string, C>>();
+  private connections = 0;
+  private readonly platformCounts = new Map<string, number>();
+
+  /**
+   * Registers `conn`. A connection already registered for the same (user, device) is removed
+   * from the registry and returned; the caller closes it (the same-device rule).
+   */
+  register(conn: C): C | undefined {
+    let devices = this.users.get(conn.userId);
+    if (devices === undefined) {
+      devices = new Map();
+      this.users.set(conn.userId, devices);
+    }
+    const previous = devices.get(conn.deviceId);
+    if (previous === conn) return undefined;
+    if (previous !== undefined) this.countDown(previous);
+    devices.set(conn.deviceId, conn);
+    this.countUp(conn);
+    return previous;
+  }
+
+  /** Removes `conn` only if it is still the registered connection of its (user, device). */
+  unregister(conn: C): boolean {
+    const devices = this.users.get(conn.userId);
+    if (devices === undefined || devices.get(conn.deviceId) !== conn) return false;
+    devices.delete(conn.deviceId);
+    if (devices.size === 0) this.users.delete(conn.userId);
+    this.countDown(conn);
+    return true;
+  }
+
+  /** The connection of one device of a user. */
+  get(userId: string, deviceId: string): C | undefined {
+    return this.users.get(userId)?.get(deviceId);
+  }
+
+  /** The connection of (user, device) only if it carries this epoch. */
+  getConnection(userId: string, deviceId: string, epoch: number): C | undefined {
+    const c = this.get(userId, deviceId);
+    return c !== undefined && c.epoch === epoch ? c : undefined;
+  }
+
+  /** The device ids of a user on this instance (empty when offline here). */
+  getUserDevices(userId: string): string[] {
+    const devices = this.users.get(userId);
+    return devices === undefined ? [] : [...devices.keys()];
+  }
+
+  /** The connections of a user on this instance. */
+  getUserConnections(userId: string): C[] {
+    const devices = this.users.get(userId);
+    return devices === undefined ? [] : [...devices.values()];
+  }
+
+  /** Every user on this instance with their device ids. */
+  getAllUserDevices(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [userId, devices] of this.users) out.set(userId, [...devices.keys()]);
+    return out;
+  }
+
+  /** Users with at least one connection here. */
+  getOnlineCount(): number {
+    return this.users.size;
+  }
+
+  getConnectionCount(): number {
+    return this.connections;
+  }
+
+  /** Connections per platform (only platforms with at least one). */
+  getPlatformCounts(): Record<string, number> {
+    return Object.fromEntries(this.platformCounts);
+  }
+
+  /**
+   * Writes `frame` to every matching connection of a user, synchronously.
+   * Returns how many connections it was written to and how many matched.
+   */
+  broadcastToUser(userId: string, frame: string | Uint8Array, filter?: DeliveryFilter): { delivered: number; matched: number } {
+    const devices = this.users.get(userId);
+    let delivered = 0;
+    let matched = 0;
+    if (devices === undefined) return { delivered, matched };
+    for (const c of devices.values()) {
+      if (!matches(c, filter)) continue;
+      matched++;
+      if (c.send(frame)) delivered++;
+    }
+    return { delivered, matched };
+  }
+
+  /** Writes `frame` to every matching connection here; a slow socket is closed by its send(), never awaited. */
+  broadcast(frame: string | Uint8Array, filter?: DeliveryFilter): number {
+    let delivered = 0;
+    for (const devices of this.users.values()) {
+      for (const c of devices.values()) {
+        if (matches(c, filter) && c.send(frame)) delivered++;
+      }
+    }
+    return delivered;
+  }
+
+  /** Every registered connection (a snapshot). */
+  all(): C[] {
+    const out: C[] = [];
+    for (const devices of this.users.values()) for (const c of devices.values()) out.push(c);
+    return out;
+  }
+
+  /**
+   * Closes every connection with `code`. With `spreadMs` > 0 the closes are spread evenly over
+   * that window (a fleet restart must not make every client reconnect at once); resolves when the
+   * last close was issued.
+   */
+  async closeAll(code: number, reason: string, spreadMs = 0): Promise<void> {
+    const snapshot = this.all();
+    if (snapshot.length === 0) return;
+    if (spreadMs <= 0) {
+      for (const c of snapshot) c.close(code, reason);
+      return;
+    }
+    const slices = Math.max(1, Math.min(snapshot.length, Math.ceil(spreadMs / 20)));
+    const perSlice = Math.ceil(snapshot.length / slices);
+    const interval = spreadMs / slices;
+    for (let i = 0; i < snapshot.length; i += perSlice) {
+      for (const c of snapshot.slice(i, i + perSlice)) c.close(code, reason);
+      if (i + perSlice < snapshot.length) await new Promise((r) => setTimeout(r, interval));
+    }
+  }
+
+  private countUp(c: C): void {
+    this.connections++;
+    this.platformCounts.set(c.platform, (this.platformCounts.get(c.platform) ?? 0) + 1);
+  }
+
+  private countDown(c: C): void {
+    this.connections--;
+    const n = (this.platformCounts.get(c.platform) ?? 1) - 1;
+    if (n <= 0) this.platformCounts.delete(c.platform);
+    else this.platformCounts.set(c.platform, n);
+  }
+}

@@ -1,0 +1,68 @@
+import * as fs from 'node:fs';
+import { CachedTokenVerifier } from '../auth/cached';
+import { JwtVerifier } from '../auth/jwt';
+import { MucTokenVerifier } from '../auth/muc';
+import type { TokenVerifier } from '../auth/types';
+import type { Config } from '../config/schema';
+import { resolveAuthProvider } from '../config/load';
+import { loadProto } from '../rpc/proto';
+import { UpstreamPool, parseAddressList } from '../rpc/upstream';
+import type { TripleIdentity } from '../rpc/upstream';
+import { BreakerBusinessClient, GrpcBusinessClient, UnconfiguredBusinessClient } from '../rpc/business';
+import type { BusinessClient } from '../rpc/business';
+import { CircuitBreaker } from '../../pkg/circuit-breaker';
+import type { GatewaySettings } from './gateway';
+
+/** Factories used by main.ts: each takes exactly its config slice. */
+
+export function buildTokenVerifier(config: Config, instanceAppName: string): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt' } {
+  const provider = resolveAuthProvider(config);
+  let inner: TokenVerifier;
+  switch (provider) {
+    case 'muc': {
+      const { grpcType } = loadProto();
+      const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, parseAddressList(config.client.muc.address));
+      const triple: TripleIdentity = { version: config.client.muc.version, group: config.client.muc.group, appName: instanceAppName };
+      inner = new MucTokenVerifier(pool, triple, config.auth.timeoutMs);
+      break;
+    }
+    case 'jwt': {
+      const j = config.auth.jwt;
+      inner = new JwtVerifier({
+        algorithms: j.algorithms.filter((a): a is 'HS256' | 'RS256' => a === 'HS256' || a === 'RS256'),
+        secret: j.secret,
+        publicKeyPem: j.publicKeyFile !== '' ? fs.readFileSync(j.publicKeyFile, 'utf8') : '',
+        issuer: j.issuer,
+        audience: j.audience,
+        clockSkewSec: j.clockSkewSec,
+      });
+      break;
+    }
+  }
+  const verifier = new CachedTokenVerifier(inner, { ttlSec: config.auth.cacheTtlSec, negativeTtlSec: config.auth.negativeCacheTtlSec, maxKeys: config.auth.cacheMaxKeys });
+  return { verifier, provider };
+}
+
+export function buildBusinessClient(config: Config): BusinessClient {
+  const addresses = parseAddressList(config.client.business.address);
+  if (addresses.length === 0) return new UnconfiguredBusinessClient();
+  const { grpcType } = loadProto();
+  const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, addresses);
+  const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
+  const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });
+  return new BreakerBusinessClient(new GrpcBusinessClient(pool, triple, config.forward.timeoutMs), breaker);
+}
+
+export function gatewaySettings(config: Config): GatewaySettings {
+  return {
+    policy: { policy: config.multiDevice.policy, maxConnectionsPerUser: config.multiDevice.maxConnectionsPerUser, onConflict: config.multiDevice.onConflict },
+    heartbeatIntervalMs: config.websocket.heartbeatIntervalSec * 1000,
+    rateLimit: config.websocket.rateLimit,
+    forward: {
+      maxInFlight: config.forward.maxInFlight,
+      maxPayloadBytes: config.forward.maxPayloadBytes,
+      dedupeWindowMs: config.forward.dedupeWindowSec * 1000,
+      dedupeMaxEntries: config.forward.dedupeMaxEntries,
+    },
+  };
+}

@@ -1,0 +1,409 @@
+import { randomBytes } from 'node:crypto';
+import type { ClientMessage } from '../../api/gen/im/gateway/v1/ClientMessage';
+import type { HandleMessageResponseOutput } from '../../api/gen/im/gateway/v1/HandleMessageResponse';
+import { DedupeWindow } from '../../pkg/dedupe-window';
+import type { IdGenerator } from '../../pkg/ids';
+import type { Result } from '../../pkg/result';
+import type { TokenVerifier } from '../auth/types';
+import type { ConnectionManager } from '../connection/manager';
+import type { Logger } from '../observability/logger';
+import type { PolicySettings, Victim } from '../policy/policy';
+import type { PresenceStore } from '../presence/types';
+import { AckCode, CLOSE_REASON, CloseCode, isPlatform } from '../protocol/codes';
+import { decodeClientFrame, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
+import type { BusinessClient } from '../rpc/business';
+import type { UpstreamError } from '../rpc/upstream';
+import type { TransportSocket, UpgradeInfo, WsHandler } from '../transport/ws/types';
+import type { Attempt, QueuedMessage } from './session';
+import { Rejection, Session } from './session';
+import type { GatewayStats } from './stats';
+import { newTraceId, parseTraceparent, traceparentFor } from './trace';
+
+export interface GatewaySettings {
+  readonly policy: PolicySettings;
+  readonly heartbeatIntervalMs: number;
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number; readonly closeAfterViolations: number };
+  readonly forward: {
+    readonly maxInFlight: number;
+    readonly maxPayloadBytes: number;
+    readonly dedupeWindowMs: number;
+    readonly dedupeMaxEntries: number;
+  };
+}
+
+export interface GatewayDeps {
+  readonly instanceId: string;
+  readonly verifier: TokenVerifier;
+  readonly presence: PresenceStore;
+  readonly registry: ConnectionManager<Session>;
+  readonly business: BusinessClient;
+  readonly ids: IdGenerator;
+  readonly stats: GatewayStats;
+  readonly log: Logger;
+  readonly settings: GatewaySettings;
+}
+
+/** A remembered ack of a forwarded message, and the duplicates waiting for it. */
+interface DedupeEntry {
+  ack: string | null;
+  waiters: Session[] | null;
+}
+
+const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
+const VIOLATION_WINDOW_MS = 10_000;
+
+/**
+ * The client-side use cases: connect (validate -> authenticate -> policy -> register), client
+ * frames (ping, forward with ordered per-connection queues, dedupe, rate limit), token expiry and
+ * disconnect. It is the transport's WsHandler: it knows users and sessions, not uWS sockets.
+ */
+export class Gateway implements WsHandler<Attempt> {
+  /** Sessions admitted but whose socket has not opened yet, by epoch. */
+  private readonly pending = new Map<number, Session>();
+  /** Token expiry wheel: second -> sessions expiring then. */
+  private readonly expiries = new Map<number, Set<Session>>();
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private readonly dedupe: DedupeWindow<DedupeEntry> | null;
+  private draining = false;
+
+  constructor(private readonly d: GatewayDeps) {
+    const f = d.settings.forward;
+    this.dedupe = f.dedupeWindowMs > 0 ? new DedupeWindow<DedupeEntry>({ windowMs: f.dedupeWindowMs, maxEntries: f.dedupeMaxEntries }) : null;
+  }
+
+  start(): void {
+    this.expiryTimer = setInterval(() => this.expireTokens(Date.now()), 1000);
+    this.expiryTimer.unref();
+  }
+
+  // ----- connect ------------------------------------------------------------------------------
+
+  async upgrade(info: UpgradeInfo): Promise<Attempt> {
+    const reject = (code: number, reason: string): Rejection => {
+      this.d.stats.connectsRejected.set(code, (this.d.stats.connectsRejected.get(code) ?? 0) + 1);
+      this.d.log.info({ code, reason, deviceId: info.deviceId, platform: info.platform, clientIp: info.clientIp }, 'connect refused');
+      return new Rejection(code, reason);
+    };
+    if (!DEVICE_ID_RE.test(info.deviceId)) return reject(CloseCode.BAD_REQUEST, 'missing or invalid device_id (1 to 128 printable characters)');
+    const platform = info.platform.toLowerCase();
+    if (!isPlatform(platform)) return reject(CloseCode.BAD_REQUEST, 'missing or unknown platform');
+    if (info.token === '') return reject(CloseCode.AUTH_FAILED, 'missing token');
+
+    const started = Date.now();
+    const verified = await this.d.verifier.verify({ token: info.token, deviceId: info.deviceId, platform, clientIp: info.clientIp, instanceId: this.d.instanceId });
+    this.d.stats.recordUpstream('auth.verify', Date.now() - started, !verified.ok && verified.error.kind === 'unavailable');
+    if (!verified.ok) {
+      const e = verified.error;
+      return e.kind === 'invalid' ? reject(CloseCode.AUTH_FAILED, e.message) : reject(CloseCode.AUTH_UNAVAILABLE, 'auth service unavailable');
+    }
+    const id = verified.value;
+    const now = Date.now();
+    if (id.expireAt !== 0 && id.expireAt <= now) return reject(CloseCode.TOKEN_EXPIRED, 'token expired');
+    if (this.draining) return reject(CloseCode.GOING_AWAY, 'gateway shutting down');
+
+    const reg = await this.d.presence.register(
+      { userId: id.userId, deviceId: info.deviceId, platform, instanceId: this.d.instanceId, connectedAt: now, clientIp: info.clientIp },
+      this.d.settings.policy,
+    );
+    if (!reg.admitted) return reject(CloseCode.REPLACED, 'another login holds this slot (multi-device policy)');
+    const incoming = parseTraceparent(info.traceparent);
+    const rl = this.d.settings.rateLimit;
+    const session = new Session({
+      userId: id.userId,
+      deviceId: info.deviceId,
+      platform,
+      epoch: reg.epoch,
+      connectedAt: now,
+      clientIp: info.clientIp,
+      traceId: incoming ?? newTraceId(),
+      expireAt: id.expireAt,
+      ratePerSec: rl.perSecond,
+      burst: rl.burst,
+    });
+    this.pending.set(session.epoch, session);
+    this.kickVictims(reg.victims, session);
+    return session;
+  }
+
+  aborted(attempt: Attempt): void {
+    if (attempt instanceof Rejection) return;
+    attempt.ended = true;
+    this.pending.delete(attempt.epoch);
+    this.forgetPresence(attempt);
+  }
+
+  open(attempt: Attempt, socket: TransportSocket): void {
+    if (attempt instanceof Rejection) {
+      socket.send(encodeAuthFail(attempt.code, attempt.reason));
+      socket.end(attempt.code, attempt.reason.slice(0, 120));
+      return;
+    }
+    const s = attempt;
+    this.pending.delete(s.epoch);
+    s.socket = socket;
+    const replaced = this.d.registry.register(s);
+    if (replaced !== undefined) this.kick(replaced, CloseCode.REPLACED, 'replaced by a new login on the same device');
+    this.d.stats.connectsAccepted++;
+    this.count(
+      socket.send(
+        encodeAuthOk({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, instanceId: this.d.instanceId, heartbeatIntervalMs: this.d.settings.heartbeatIntervalMs }),
+      ),
+    );
+    this.d.log.info({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, traceId: s.traceId, epoch: s.epoch, clientIp: s.clientIp }, 'connected');
+    if (s.revoked !== null) {
+      this.kick(s, s.revoked.code, s.revoked.reason);
+      return;
+    }
+    if (s.expireAt !== 0) this.scheduleExpiry(s);
+  }
+
+  close(attempt: Attempt, code: number): void {
+    if (attempt instanceof Rejection) return;
+    const s = attempt;
+    s.ended = true;
+    s.queue.length = 0;
+    this.d.registry.unregister(s);
+    if (s.expireAt !== 0) this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
+    this.forgetPresence(s);
+    this.d.log.info({ userId: s.userId, deviceId: s.deviceId, traceId: s.traceId, code, reason: s.closeReason }, 'disconnected');
+  }
+
+  // ----- frames -------------------------------------------------------------------------------
+
+  message(attempt: Attempt, data: ArrayBuffer): void {
+    if (attempt instanceof Rejection) return;
+    const s = attempt;
+    if (s.ended) return;
+    this.d.stats.messagesIn++;
+    const frame = decodeClientFrame(data);
+    if (!s.bucket.tryTake()) {
+      this.rateLimited(s, frame.kind === 'message' ? frame.id : frame.kind === 'invalid' ? frame.id : undefined);
+      return;
+    }
+    switch (frame.kind) {
+      case 'ping':
+        this.count(s.send(encodePong(Date.now())));
+        return;
+      case 'invalid':
+        this.count(s.send(encodeError(frame.code, frame.message, frame.id)));
+        return;
+      case 'message':
+        this.enqueue(s, frame.id, frame.type, frame.payloadJson, frame.metadata);
+        return;
+    }
+  }
+
+  private rateLimited(s: Session, id: string | undefined): void {
+    this.d.stats.rateLimited++;
+    const now = Date.now();
+    if (now - s.violationWindowStart > VIOLATION_WINDOW_MS) {
+      s.violationWindowStart = now;
+      s.violations = 0;
+    }
+    s.violations++;
+    if (s.violations > this.d.settings.rateLimit.closeAfterViolations) {
+      this.closeByGateway(s, CloseCode.POLICY_VIOLATION, CLOSE_REASON[CloseCode.POLICY_VIOLATION]);
+      return;
+    }
+    this.count(s.send(id !== undefined ? this.ack(id, AckCode.RATE_LIMITED, 'rate limited') : encodeError(AckCode.RATE_LIMITED, 'rate limited')));
+  }
+
+  private enqueue(s: Session, id: string, type: string, payloadJson: string, metadata: Readonly<Record<string, string>> | undefined): void {
+    const f = this.d.settings.forward;
+    if (payloadJson.length > f.maxPayloadBytes || Buffer.byteLength(payloadJson) > f.maxPayloadBytes) {
+      this.count(s.send(this.ack(id, AckCode.PAYLOAD_TOO_LARGE, `payload over ${f.maxPayloadBytes} bytes`)));
+      return;
+    }
+    let dedupeKey: string | undefined;
+    if (this.dedupe !== null) {
+      dedupeKey = `${s.userId}\n${s.deviceId}\n${id}`;
+      const seen = this.dedupe.get(dedupeKey);
+      if (seen !== undefined) {
+        this.d.stats.duplicates++;
+        if (seen.ack !== null) this.count(s.send(seen.ack));
+        else (seen.waiters ??= []).push(s);
+        return;
+      }
+    }
+    if (s.queue.length >= f.maxInFlight) {
+      this.count(s.send(this.ack(id, AckCode.RATE_LIMITED, 'too many messages in flight')));
+      return;
+    }
+    if (dedupeKey !== undefined) this.dedupe?.set(dedupeKey, { ack: null, waiters: null });
+    s.queue.push({ id, type, payloadJson, metadata, receivedAt: Date.now(), dedupeKey });
+    if (!s.busy) this.pump(s);
+  }
+
+  /** Forwards the head of the session's queue; one call in flight per connection keeps the order. */
+  private pump(s: Session): void {
+    const item = s.queue.shift();
+    if (item === undefined) return;
+    s.busy = true;
+    const msg: ClientMessage = {
+      messageId: item.id,
+      type: item.type,
+      payload: Buffer.from(item.payloadJson),
+      timestamp: item.receivedAt,
+      userId: s.userId,
+      deviceId: s.deviceId,
+      platform: s.platform,
+      instanceId: this.d.instanceId,
+      traceId: s.traceId,
+      metadata: item.metadata ?? {},
+    };
+    const started = Date.now();
+    this.d.stats.forwarded++;
+    void this.d.business.handleMessage(msg, traceparentFor(s.traceId)).then((r) => this.forwarded(s, item, r, started));
+  }
+
+  private forwarded(s: Session, item: QueuedMessage, r: Result<HandleMessageResponseOutput, UpstreamError>, started: number): void {
+    s.busy = false;
+    this.d.stats.recordUpstream('business.HandleMessage', Date.now() - started, !r.ok);
+    let ack: string;
+    if (r.ok) {
+      ack = this.ack(item.id, r.value.code, r.value.message);
+      if (item.dedupeKey !== undefined) this.rememberAck(item.dedupeKey, ack);
+    } else {
+      const code = r.error.kind === 'timeout' ? AckCode.BUSINESS_TIMEOUT : AckCode.BUSINESS_UNAVAILABLE;
+      ack = this.ack(item.id, code, code === AckCode.BUSINESS_TIMEOUT ? 'business service timed out' : 'business service unavailable');
+      if (r.error.kind === 'failed') this.d.log.warn({ userId: s.userId, traceId: s.traceId, grpcCode: r.error.code, error: r.error.message }, 'business service failed');
+      if (item.dedupeKey !== undefined) this.forgetAck(item.dedupeKey, ack);
+    }
+    if (!s.ended) {
+      const replies = r.ok ? r.value.replies : [];
+      if (replies.length === 0) {
+        this.count(s.send(ack));
+      } else {
+        s.socket?.cork(() => {
+          this.count(s.send(ack));
+          for (const m of replies) {
+            this.count(
+              s.send(
+                encodeServerMessage({
+                  messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
+                  type: m.type,
+                  payload: m.payload,
+                  timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
+                  replyTo: m.replyTo !== '' ? m.replyTo : item.id,
+                  metadata: m.metadata,
+                }),
+              ),
+            );
+          }
+        });
+      }
+      this.pump(s);
+    }
+  }
+
+  private rememberAck(key: string, ack: string): void {
+    const entry = this.dedupe?.get(key);
+    if (entry === undefined) return;
+    entry.ack = ack;
+    const waiters = entry.waiters;
+    entry.waiters = null;
+    if (waiters !== null) for (const w of waiters) this.count(w.send(ack));
+  }
+
+  /** A failed forward is not remembered: the client may retry the same id. Waiting duplicates get the failure. */
+  private forgetAck(key: string, ack: string): void {
+    const entry = this.dedupe?.get(key);
+    if (entry === undefined) return;
+    this.dedupe?.delete(key);
+    if (entry.waiters !== null) for (const w of entry.waiters) this.count(w.send(ack));
+  }
+
+  private ack(id: string, code: number, message?: string): string {
+    this.d.stats.acks.set(code, (this.d.stats.acks.get(code) ?? 0) + 1);
+    return encodeAck(id, code, message);
+  }
+
+  private count(written: boolean): void {
+    if (written) this.d.stats.messagesOut++;
+  }
+
+  // ----- kicks, expiry, shutdown -------------------------------------------------------------
+
+  /** Sends a `kick` frame and closes with `code`. Works on pending sessions too (kicked at open). */
+  kick(s: Session, code: number, reason: string): void {
+    this.d.stats.kicks++;
+    if (s.socket !== null) this.count(s.send(encodeKick(code, reason)));
+    this.closeByGateway(s, code, reason);
+  }
+
+  private closeByGateway(s: Session, code: number, reason: string): void {
+    s.closeReason = reason;
+    if (s.socket !== null) this.d.stats.closedByGateway.set(code, (this.d.stats.closedByGateway.get(code) ?? 0) + 1);
+    s.close(code, reason.slice(0, 120));
+  }
+
+  /** Victims of the policy decided at admission: local ones are kicked here (4001). */
+  private kickVictims(victims: readonly Victim[], by: Session): void {
+    for (const v of victims) {
+      if (v.session.instanceId !== this.d.instanceId) {
+        this.d.log.warn({ userId: by.userId, victimInstance: v.session.instanceId }, 'victim on another instance: not reachable without a cluster');
+        continue;
+      }
+      const reason = v.reason === 'same_device' ? 'replaced by a new login on the same device' : v.reason === 'max_connections' ? 'too many connections for this user' : 'replaced by another login (multi-device policy)';
+      const local = this.d.registry.getConnection(by.userId, v.session.deviceId, v.session.epoch) ?? this.pending.get(v.session.epoch);
+      if (local !== undefined) {
+        this.d.log.info({ userId: by.userId, deviceId: local.deviceId, byDeviceId: by.deviceId, reason: v.reason }, 'kicking older login');
+        this.kick(local, CloseCode.REPLACED, reason);
+      }
+    }
+  }
+
+  private scheduleExpiry(s: Session): void {
+    const sec = Math.ceil(s.expireAt / 1000);
+    let set = this.expiries.get(sec);
+    if (set === undefined) {
+      set = new Set();
+      this.expiries.set(sec, set);
+    }
+    set.add(s);
+  }
+
+  /** Closes (4003) every connection whose token expired by `now`. */
+  expireTokens(now: number): void {
+    const nowSec = Math.floor(now / 1000);
+    for (const [sec, set] of this.expiries) {
+      if (sec > nowSec) continue;
+      this.expiries.delete(sec);
+      for (const s of set) if (!s.ended) this.kick(s, CloseCode.TOKEN_EXPIRED, CLOSE_REASON[CloseCode.TOKEN_EXPIRED]);
+    }
+  }
+
+  /** Refuses new logins from now on (connect requests get 1001). */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  /** Closes every connection with 1001, spread over `spreadMs`. */
+  async closeAll(spreadMs: number): Promise<void> {
+    for (const s of this.pending.values()) s.close(CloseCode.GOING_AWAY, CLOSE_REASON[CloseCode.GOING_AWAY]);
+    await this.d.registry.closeAll(CloseCode.GOING_AWAY, CLOSE_REASON[CloseCode.GOING_AWAY], spreadMs);
+  }
+
+  /** Forward calls still waiting for the business service. */
+  inFlight(): number {
+    let n = 0;
+    for (const s of this.d.registry.all()) if (s.busy) n++;
+    return n;
+  }
+
+  stop(): void {
+    if (this.expiryTimer !== null) clearInterval(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+
+  private forgetPresence(s: Session): void {
+    this.d.presence.unregister(s.userId, s.deviceId, s.epoch).catch((e: unknown) => {
+      this.d.log.warn({ userId: s.userId, deviceId: s.deviceId, err: e }, 'presence unregister failed');
+    });
+  }
+
+  /** A random trace id for contexts without one. */
+  static randomTraceId(): string {
+    return randomBytes(16).toString('hex');
+  }
+}

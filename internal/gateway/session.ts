@@ -1,0 +1,90 @@
+import type { RegisteredConnection } from '../connection/types';
+import type { Platform } from '../protocol/codes';
+import type { TransportSocket } from '../transport/ws/types';
+import { TokenBucket } from '../../pkg/token-bucket';
+
+/** A client message waiting in its connection's ordered forward queue. */
+export interface QueuedMessage {
+  readonly id: string;
+  readonly type: string;
+  readonly payloadJson: string;
+  readonly metadata: Readonly<Record<string, string>> | undefined;
+  readonly receivedAt: number;
+  readonly dedupeKey: string | undefined;
+}
+
+export interface SessionInit {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly platform: Platform;
+  readonly epoch: number;
+  readonly connectedAt: number;
+  readonly clientIp: string;
+  readonly traceId: string;
+  readonly expireAt: number;
+  readonly ratePerSec: number;
+  readonly burst: number;
+}
+
+/**
+ * One authenticated connection: identity (from the verified token and the connect request only),
+ * its socket once open, its rate limiter and its ordered forward queue. Before the socket opens
+ * the session is "pending": a policy kick then only marks it `revoked`, and it is kicked at open.
+ */
+export class Session implements RegisteredConnection {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly platform: Platform;
+  readonly epoch: number;
+  readonly connectedAt: number;
+  readonly clientIp: string;
+  readonly traceId: string;
+  readonly expireAt: number;
+  socket: TransportSocket | null = null;
+  /** Set when the session was kicked before its socket opened. */
+  revoked: { readonly code: number; readonly reason: string } | null = null;
+  /** Set once the session is over (closed, kicked, aborted): no more forwarding or registry work. */
+  ended = false;
+  readonly bucket: TokenBucket;
+  /** Rate-limited frames in the current 10 s window, and when that window started. */
+  violations = 0;
+  violationWindowStart = 0;
+  readonly queue: QueuedMessage[] = [];
+  busy = false;
+  /** Why the gateway closed it, for the status event and metrics ('' = the client closed). */
+  closeReason = '';
+
+  constructor(init: SessionInit) {
+    this.userId = init.userId;
+    this.deviceId = init.deviceId;
+    this.platform = init.platform;
+    this.epoch = init.epoch;
+    this.connectedAt = init.connectedAt;
+    this.clientIp = init.clientIp;
+    this.traceId = init.traceId;
+    this.expireAt = init.expireAt;
+    this.bucket = new TokenBucket(init.ratePerSec, init.burst);
+  }
+
+  send(frame: string | Uint8Array): boolean {
+    return this.socket !== null && this.socket.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.socket === null) {
+      this.revoked ??= { code, reason };
+      return;
+    }
+    this.socket.end(code, reason);
+  }
+}
+
+/** A connect request that was refused: after the upgrade it gets `auth` ok:false and a close. */
+export class Rejection {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {}
+}
+
+export type Attempt = Session | Rejection;

@@ -1,0 +1,36 @@
+/** Counters of the use cases since start (read by /stats and /metrics). Plain numbers: cheap to bump. */
+export class GatewayStats {
+  connectsAccepted = 0;
+  /** Refused connect requests by close code (4000, 4001, 4003, 4401, 4503). */
+  readonly connectsRejected = new Map<number, number>();
+  /** Connections closed by the gateway, by close code. */
+  readonly closedByGateway = new Map<number, number>();
+  /** Client messages received (every frame after auth, pings included). */
+  messagesIn = 0;
+  /** Frames written to clients (acks, replies, pushes, pongs...). */
+  messagesOut = 0;
+  forwarded = 0;
+  /** Acks sent, by code. */
+  readonly acks = new Map<number, number>();
+  duplicates = 0;
+  rateLimited = 0;
+  kicks = 0;
+  /** Upstream call outcomes, "service.method" -> counts and total latency. */
+  readonly upstream = new Map<string, { calls: number; errors: number; totalMs: number; maxMs: number }>();
+
+  static bump(map: Map<number, number>, key: number, by = 1): void {
+    map.set(key, (map.get(key) ?? 0) + by);
+  }
+
+  recordUpstream(name: string, ms: number, failed: boolean): void {
+    let u = this.upstream.get(name);
+    if (u === undefined) {
+      u = { calls: 0, errors: 0, totalMs: 0, maxMs: 0 };
+      this.upstream.set(name, u);
+    }
+    u.calls++;
+    if (failed) u.errors++;
+    u.totalMs += ms;
+    if (ms > u.maxMs) u.maxMs = ms;
+  }
+}

@@ -1,0 +1,36 @@
+import type { ExistingSession, PolicySettings, Victim } from '../policy/policy';
+import type { Platform } from '../protocol/codes';
+
+/** One (user, device) login as the cluster sees it. */
+export interface PresenceEntry extends ExistingSession {
+  readonly userId: string;
+  readonly clientIp: string;
+}
+
+export interface NewLogin {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly platform: Platform;
+  readonly instanceId: string;
+  readonly connectedAt: number;
+  readonly clientIp: string;
+}
+
+export type RegisterResult =
+  | { readonly admitted: true; readonly epoch: number; readonly victims: readonly Victim[] }
+  | { readonly admitted: false; readonly conflicts: readonly ExistingSession[] };
+
+/**
+ * Who is online where. `register` applies the multi-device policy and records the new login in
+ * one atomic step (the memory store trivially; the Redis store with one Lua script), so two
+ * concurrent logins can never both pass a single-slot policy. Each login gets an epoch that grows
+ * for every registration; `unregister` removes a mapping only when it still carries that epoch,
+ * so an old connection closing late never erases a newer login.
+ */
+export interface PresenceStore {
+  register(login: NewLogin, settings: PolicySettings): Promise<RegisterResult>;
+  unregister(userId: string, deviceId: string, epoch: number): Promise<boolean>;
+  /** The user's current logins on every instance. */
+  sessions(userId: string): Promise<PresenceEntry[]>;
+  close(): Promise<void>;
+}

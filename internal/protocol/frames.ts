@@ -1,0 +1,161 @@
+/**
+ * The JSON frame codec of SPEC.md section 4: one JSON object per text frame, camelCase keys.
+ * Decoding never throws; encoding builds frames as strings once, so a fan-out writes the same
+ * string to every recipient.
+ */
+import { AckCode } from './codes';
+
+/** Control types the gateway owns: never forwarded (error 1001). `ima.*` is reserved too. */
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(['auth', 'ack', 'ping', 'pong', 'kick', 'error']);
+export const MAX_ID_LENGTH = 64;
+export const MAX_TYPE_LENGTH = 64;
+export const MAX_METADATA_ENTRIES = 32;
+
+export type ClientFrame =
+  | { readonly kind: 'ping' }
+  | {
+      readonly kind: 'message';
+      readonly type: string;
+      readonly id: string;
+      /** UTF-8 JSON text of the frame's payload (`null` when absent). */
+      readonly payloadJson: string;
+      readonly metadata: Readonly<Record<string, string>> | undefined;
+    }
+  | { readonly kind: 'invalid'; readonly code: AckCode; readonly id: string | undefined; readonly message: string };
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function invalid(code: AckCode, id: string | undefined, message: string): ClientFrame {
+  return { kind: 'invalid', code, id, message };
+}
+
+function isValidId(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 1 && v.length <= MAX_ID_LENGTH;
+}
+
+/** Decodes one client frame. */
+export function decodeClientFrame(data: ArrayBuffer | Uint8Array): ClientFrame {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(data));
+  } catch {
+    return invalid(AckCode.MALFORMED, undefined, 'frame is not valid UTF-8 JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return invalid(AckCode.MALFORMED, undefined, 'frame must be a JSON object');
+  }
+  const f = parsed as Record<string, unknown>;
+  const type = f['type'];
+  const rawId = f['id'];
+  const id = isValidId(rawId) ? rawId : undefined;
+  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+    return invalid(AckCode.MALFORMED, id, `missing or invalid "type" (a string of 1 to ${MAX_TYPE_LENGTH} characters)`);
+  }
+  if (type === 'ping') return PING;
+  if (RESERVED_TYPES.has(type) || type.startsWith('ima.')) {
+    return invalid(AckCode.RESERVED_TYPE, id, `type "${type}" is reserved and cannot be sent by clients`);
+  }
+  if (id === undefined) {
+    return invalid(AckCode.MALFORMED, undefined, `missing or invalid "id" (a string of 1 to ${MAX_ID_LENGTH} characters)`);
+  }
+  let metadata: Record<string, string> | undefined;
+  const md = f['metadata'];
+  if (md !== undefined && md !== null) {
+    if (typeof md !== 'object' || Array.isArray(md)) return invalid(AckCode.MALFORMED, id, '"metadata" must be an object of strings');
+    const entries = Object.entries(md as Record<string, unknown>);
+    if (entries.length > MAX_METADATA_ENTRIES) return invalid(AckCode.MALFORMED, id, `"metadata" has more than ${MAX_METADATA_ENTRIES} entries`);
+    for (const [, v] of entries) {
+      if (typeof v !== 'string') return invalid(AckCode.MALFORMED, id, '"metadata" must be an object of strings');
+    }
+    metadata = md as Record<string, string>;
+  }
+  const payload = f['payload'];
+  return { kind: 'message', type, id, payloadJson: payload === undefined ? 'null' : JSON.stringify(payload), metadata };
+}
+
+const PING: ClientFrame = { kind: 'ping' };
+
+// ----- server -> client -----------------------------------------------------------------------
+
+export interface AuthOk {
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly platform: string;
+  readonly instanceId: string;
+  readonly heartbeatIntervalMs: number;
+}
+
+export function encodeAuthOk(a: AuthOk): string {
+  return JSON.stringify({ type: 'auth', ok: true, userId: a.userId, deviceId: a.deviceId, platform: a.platform, instanceId: a.instanceId, heartbeatIntervalMs: a.heartbeatIntervalMs });
+}
+
+export function encodeAuthFail(code: number, reason: string): string {
+  return JSON.stringify({ type: 'auth', ok: false, code, reason });
+}
+
+export function encodePong(ts: number): string {
+  return `{"type":"pong","ts":${ts}}`;
+}
+
+export function encodeAck(id: string, code: number, message?: string): string {
+  return message === undefined || message === ''
+    ? `{"type":"ack","id":${JSON.stringify(id)},"code":${code}}`
+    : `{"type":"ack","id":${JSON.stringify(id)},"code":${code},"message":${JSON.stringify(message)}}`;
+}
+
+export function encodeKick(code: number, reason: string): string {
+  return JSON.stringify({ type: 'kick', code, reason });
+}
+
+export function encodeError(code: number, message: string, id?: string): string {
+  return id === undefined ? JSON.stringify({ type: 'error', code, message }) : JSON.stringify({ type: 'error', id, code, message });
+}
+
+/** The parts of a ServerMessage a frame is built from. */
+export interface OutgoingMessage {
+  readonly messageId: string;
+  readonly type: string;
+  readonly payload: Uint8Array;
+  readonly timestamp: number;
+  readonly replyTo: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * `{"type","id","payload","ts","replyTo"?,"metadata"?}`. A payload that is UTF-8 JSON is embedded
+ * as JSON without being re-serialised; any other bytes go as base64 with
+ * `"payloadEncoding":"base64"`; an empty payload is `null`.
+ */
+export function encodeServerMessage(m: OutgoingMessage): string {
+  let payloadPart: string;
+  if (m.payload.byteLength === 0) {
+    payloadPart = '"payload":null';
+  } else {
+    const json = payloadAsJson(m.payload);
+    payloadPart = json !== undefined ? `"payload":${json}` : `"payload":${JSON.stringify(Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength).toString('base64'))},"payloadEncoding":"base64"`;
+  }
+  let out = `{"type":${JSON.stringify(m.type)},"id":${JSON.stringify(m.messageId)},${payloadPart},"ts":${m.timestamp}`;
+  if (m.replyTo !== '') out += `,"replyTo":${JSON.stringify(m.replyTo)}`;
+  const md = m.metadata;
+  for (const _ in md) {
+    out += `,"metadata":${JSON.stringify(md)}`;
+    break;
+  }
+  return `${out}}`;
+}
+
+/** The payload's text when it is one valid UTF-8 JSON value, else undefined. */
+function payloadAsJson(bytes: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  try {
+    JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return text.trim();
+}

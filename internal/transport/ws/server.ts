@@ -1,0 +1,227 @@
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
+import type { Logger } from '../../observability/logger';
+import { uws } from './native';
+import type { TransportSocket, UpgradeInfo, WsHandler, WsTransportSettings } from './types';
+
+const textDecoder = new TextDecoder();
+
+/** A decoded query parameter; uWS answers undefined (not '') for an absent key. */
+function query(req: HttpRequest, key: string): string {
+  return (req.getQuery(key) as string | undefined) ?? '';
+}
+
+/** Per-connection state, held in uWS UserData (never as fields on the uWS socket). */
+class UwsSocket<S> implements TransportSocket {
+  ws: WebSocket<UserData<S>> | null = null;
+  lastActivity = Date.now();
+  private ending = false;
+
+  constructor(
+    readonly session: S,
+    private readonly owner: WsTransport<S>,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.ws !== null && !this.ending;
+  }
+
+  send(frame: string | Uint8Array): boolean {
+    const ws = this.ws;
+    if (ws === null || this.ending) return false;
+    const status = ws.send(frame, false, false);
+    if (status === 2 || ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes) {
+      this.owner.slowConsumers++;
+      const { slow } = this.owner.settings.closeCodes;
+      this.end(slow, this.owner.settings.closeReasons.slow);
+      return false;
+    }
+    return true;
+  }
+
+  end(code: number, reason: string): void {
+    const ws = this.ws;
+    if (ws === null || this.ending) return;
+    this.ending = true;
+    ws.end(code, reason);
+  }
+
+  cork(fn: () => void): void {
+    const ws = this.ws;
+    if (ws === null || this.ending) return;
+    ws.cork(fn);
+  }
+}
+
+interface UserData<S> {
+  readonly sock: UwsSocket<S>;
+}
+
+/**
+ * The uWebSockets.js adapter: upgrade (copy the request, handle aborts, async decision), frames
+ * in, frames out with checked backpressure, and the transport-level limits of SPEC.md section 8:
+ * connection cap (HTTP 503), frame size (1009), idle timeout (4004), send buffer (4005). uWS's own
+ * limits are set above ours as a last line of defence: they end sockets with 1006 and no close
+ * frame, which is why the codes come from our checks.
+ */
+export class WsTransport<S> {
+  private listenSocket: us_listen_socket | null = null;
+  private readonly open = new Set<UwsSocket<S>>();
+  private pendingUpgrades = 0;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private accepting = true;
+  slowConsumers = 0;
+  rejectedUpgrades = 0;
+  port = 0;
+
+  constructor(
+    readonly settings: WsTransportSettings,
+    private readonly handler: WsHandler<S>,
+    private readonly log: Logger,
+  ) {}
+
+  get connectionCount(): number {
+    return this.open.size;
+  }
+
+  get listening(): boolean {
+    return this.listenSocket !== null;
+  }
+
+  /** Listens; resolves with the bound port. */
+  listen(): Promise<number> {
+    const s = this.settings;
+    const app: TemplatedApp = uws.App();
+    app.ws<UserData<S>>(s.path, {
+      maxPayloadLength: Math.max(s.maxPayloadBytes * 2, s.maxPayloadBytes + 1024 * 1024),
+      maxBackpressure: s.maxBackpressureBytes * 2 + s.maxPayloadBytes,
+      closeOnBackpressureLimit: 0,
+      idleTimeout: Math.min(960, Math.ceil((s.idleTimeoutMs * 2) / 1000 / 4) * 4 + 8),
+      sendPingsAutomatically: false,
+      compression: uws.DISABLED,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, data) => this.onMessage(ws, data),
+      ping: (ws) => {
+        ws.getUserData().sock.lastActivity = Date.now();
+      },
+      pong: (ws) => {
+        ws.getUserData().sock.lastActivity = Date.now();
+      },
+      close: (ws, code) => this.onClose(ws, code),
+    });
+    app.any('/*', (res) => {
+      res.writeStatus('404 Not Found').end('not found');
+    });
+    return new Promise((resolve, reject) => {
+      app.listen(s.host, s.port, (ls) => {
+        if (ls === false) {
+          reject(new Error(`cannot listen for WebSocket on ${s.host}:${s.port}`));
+          return;
+        }
+        this.listenSocket = ls;
+        this.port = uws.us_socket_local_port(ls as never);
+        const every = Math.max(250, Math.min(1000, Math.floor(s.idleTimeoutMs / 4)));
+        this.sweepTimer = setInterval(() => this.sweepIdle(), every);
+        this.sweepTimer.unref();
+        resolve(this.port);
+      });
+    });
+  }
+
+  /** Stops accepting new connections (the listen socket closes; open sockets stay). */
+  stopAccepting(): void {
+    this.accepting = false;
+    if (this.listenSocket !== null) {
+      uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  /** Stops everything; open sockets are closed without a close frame. */
+  async close(): Promise<void> {
+    this.stopAccepting();
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const sock of [...this.open]) sock.ws?.close();
+  }
+
+  private onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    if (!this.accepting || this.open.size + this.pendingUpgrades >= this.settings.maxConnections) {
+      this.rejectedUpgrades++;
+      res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '5').end(this.accepting ? 'connection limit reached' : 'shutting down');
+      return;
+    }
+    // HttpRequest is only valid during this call: copy everything first.
+    const key = req.getHeader('sec-websocket-key');
+    const protocolHeader = req.getHeader('sec-websocket-protocol');
+    const protocol = protocolHeader === '' ? '' : (protocolHeader.split(',')[0] ?? '').trim();
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const auth = req.getHeader('authorization');
+    const bearer = /^Bearer\s+(.+)$/i.exec(auth);
+    const info: UpgradeInfo = {
+      token: query(req, 'token') || (bearer?.[1]?.trim() ?? ''),
+      deviceId: query(req, 'device_id'),
+      platform: query(req, 'platform'),
+      clientIp: textDecoder.decode(res.getRemoteAddressAsText()),
+      traceparent: req.getHeader('traceparent'),
+      userAgent: req.getHeader('user-agent'),
+    };
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    this.pendingUpgrades++;
+    this.handler.upgrade(info).then(
+      (session) => {
+        this.pendingUpgrades--;
+        if (state.aborted) {
+          this.handler.aborted(session);
+          return;
+        }
+        const sock = new UwsSocket(session, this);
+        res.cork(() => {
+          res.upgrade<UserData<S>>({ sock }, key, protocol, extensions, context);
+        });
+      },
+      (e: unknown) => {
+        this.pendingUpgrades--;
+        this.log.error({ err: e }, 'upgrade handler failed');
+        if (!state.aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end('internal error'));
+      },
+    );
+  }
+
+  private onOpen(ws: WebSocket<UserData<S>>): void {
+    const sock = ws.getUserData().sock;
+    sock.ws = ws;
+    sock.lastActivity = Date.now();
+    this.open.add(sock);
+    this.handler.open(sock.session, sock);
+  }
+
+  private onMessage(ws: WebSocket<UserData<S>>, data: ArrayBuffer): void {
+    const sock = ws.getUserData().sock;
+    if (!sock.isOpen) return;
+    sock.lastActivity = Date.now();
+    if (data.byteLength > this.settings.maxPayloadBytes) {
+      sock.end(this.settings.closeCodes.tooBig, this.settings.closeReasons.tooBig);
+      return;
+    }
+    this.handler.message(sock.session, data);
+  }
+
+  private onClose(ws: WebSocket<UserData<S>>, code: number): void {
+    const sock = ws.getUserData().sock;
+    sock.ws = null;
+    this.open.delete(sock);
+    this.handler.close(sock.session, code);
+  }
+
+  private sweepIdle(): void {
+    const deadline = Date.now() - this.settings.idleTimeoutMs;
+    const { idle } = this.settings.closeCodes;
+    for (const sock of this.open) {
+      if (sock.lastActivity < deadline) sock.end(idle, this.settings.closeReasons.idle);
+    }
+  }
+}
