@@ -1,19 +1,43 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 /**
  * Composition root: load config, build everything, start, stop. Nothing else lives here.
  */
 import { ConnectionManager } from './internal/connection/manager';
 import { formatIssue, loadConfig, redactedConfig } from './internal/config/load';
-import { buildBusinessClient, buildTokenVerifier, gatewaySettings } from './internal/gateway/build';
+import { buildBusinessClients, buildTokenVerifier, gatewaySettings } from './internal/gateway/build';
 import { Gateway } from './internal/gateway/gateway';
+import { PushService } from './internal/gateway/push';
 import type { Session } from './internal/gateway/session';
 import { GatewayStats } from './internal/gateway/stats';
+import { StatusEventQueue } from './internal/gateway/status-events';
 import { AdminServer, json } from './internal/observability/admin';
 import { createLogger } from './internal/observability/logger';
+import { ClusterApi } from './internal/cluster/api';
+import { PeerForwarder } from './internal/cluster/forwarder';
+import { ClusterMembership } from './internal/cluster/membership';
 import { MemoryPresenceStore } from './internal/presence/memory';
+import { RedisPresenceStore, createRedisClient } from './internal/presence/redis';
+import type { RedisClient } from './internal/presence/redis';
+import { ResilientPresenceStore } from './internal/presence/resilient';
+import type { PresenceEntry, PresenceStore } from './internal/presence/types';
 import { CLOSE_REASON, CloseCode } from './internal/protocol/codes';
+import { CallGuard, GATEWAY_SERVICE } from './internal/rpc/api';
+import { createJsonApiHandler } from './internal/rpc/json-api';
+import { loadProto } from './internal/rpc/proto';
+import { PushStreamClient } from './internal/rpc/push-stream';
+import { GrpcServer } from './internal/rpc/server';
+import { UpstreamPool, parseAddressList } from './internal/rpc/upstream';
 import { uwsIsNative } from './internal/transport/ws/native';
 import { WsTransport } from './internal/transport/ws/server';
 import { IdGenerator, generateInstanceId } from './pkg/ids';
+import { advertisedHost } from './pkg/net';
+
+const VERSION: string = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+function entryOf(s: Session, instanceId: string): PresenceEntry {
+  return { userId: s.userId, deviceId: s.deviceId, platform: s.platform, instanceId, epoch: s.epoch, connectedAt: s.connectedAt, clientIp: s.clientIp };
+}
 
 async function main(): Promise<void> {
   const loaded = loadConfig({ env: process.env, cwd: process.cwd() });
@@ -31,24 +55,82 @@ async function main(): Promise<void> {
       'uWebSockets.js NATIVE BINARY NOT LOADED: running on the package\'s slow JavaScript fallback. Performance and limits are degraded; install a build matching this Node.js ABI.',
     );
   }
+  if (config.server.apiToken === '') log.warn('server.apiToken is empty: the push API is open to anyone who reaches the gRPC and admin ports');
 
   const startedAt = Date.now();
   const stats = new GatewayStats();
+  const ids = new IdGenerator();
   const { verifier, provider } = buildTokenVerifier(config, config.app.name);
-  const business = buildBusinessClient(config);
-  const presence = new MemoryPresenceStore();
+  const business = buildBusinessClients(config);
+  const se = config.statusEvents;
+  const statusEvents =
+    se.enabled && business.status !== null
+      ? new StatusEventQueue(business.status, { maxQueue: se.maxQueue, concurrency: se.concurrency, retryInitialMs: se.retryInitialMs, retryMaxMs: se.retryMaxMs, maxAttempts: se.maxAttempts }, log)
+      : null;
   const registry = new ConnectionManager<Session>();
+  // presence: memory (single instance) or Redis (cluster), by configuration
+  let presence: PresenceStore;
+  let redisClient: RedisClient | null = null;
+  let redisStore: RedisPresenceStore | null = null;
+  let resilient: ResilientPresenceStore | null = null;
+  const presenceKind: 'memory' | 'redis' = config.redis.url === '' ? 'memory' : 'redis';
+  switch (presenceKind) {
+    case 'memory':
+      presence = new MemoryPresenceStore();
+      break;
+    case 'redis':
+      redisClient = createRedisClient(config.redis.url, config.redis.cluster, { log });
+      redisStore = new RedisPresenceStore(redisClient, { keyPrefix: config.redis.keyPrefix, instanceId, leaseTtlMs: config.redis.leaseTtlSec * 1000 }, log);
+      resilient = new ResilientPresenceStore(redisStore, (userId) => registry.getUserConnections(userId).map((s) => entryOf(s, instanceId)), log);
+      presence = resilient;
+      break;
+  }
+  let cluster: ClusterApi | null = null;
   const gateway = new Gateway({
     instanceId,
     verifier,
     presence,
     registry,
-    business,
-    ids: new IdGenerator(),
+    business: business.forward,
+    ids,
     stats,
     log,
     settings: gatewaySettings(config),
+    events: statusEvents,
+    remote:
+      presenceKind === 'redis'
+        ? { kickRemote: (i, u, d, e, code, reason) => (cluster === null ? Promise.resolve(false) : cluster.kickRemote(i, u, d, e, code, reason)) }
+        : null,
   });
+  const pushes = new PushService({
+    instanceId,
+    gateway,
+    registry,
+    presence,
+    invalidateUser: (userId) => verifier.invalidateUser(userId),
+    ids,
+    stats,
+    log,
+    settings: { maxUsersPerCall: config.server.maxUsersPerCall },
+  });
+  const peers = new PeerForwarder(config.server.apiToken, 5000);
+  if (redisStore !== null) cluster = new ClusterApi(instanceId, pushes, presence, redisStore, peers, log);
+  const api = cluster ?? pushes;
+  const guard = new CallGuard({ apiToken: config.server.apiToken, version: config.server.version, group: config.server.group });
+  const grpcServer = new GrpcServer(config.server, api, guard, log);
+  const advertise = advertisedHost(config.server.host, config.app.advertiseHost);
+  const membership =
+    redisStore !== null && resilient !== null
+      ? new ClusterMembership(
+          redisStore,
+          resilient,
+          () => ({ address: `${advertise}:${grpcServer.port}`, connections: registry.getConnectionCount(), users: registry.getOnlineCount(), startedAt, version: VERSION }),
+          () => registry.all().map((s) => entryOf(s, instanceId)),
+          { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 },
+          log,
+        )
+      : null;
+
   const ws = config.websocket;
   const transport = new WsTransport(
     {
@@ -70,25 +152,55 @@ async function main(): Promise<void> {
     log,
   );
 
+  const pushStreamAddresses = parseAddressList(config.client.pushStream.address);
+  const ps = config.client.pushStream;
+  const pushStream =
+    pushStreamAddresses.length > 0
+      ? new PushStreamClient(
+          new UpstreamPool('ServerPushService', loadProto().grpcType.im.gateway.v1.ServerPushService, pushStreamAddresses),
+          { version: ps.version, group: ps.group, appName: config.app.name },
+          () => ({
+            instanceId,
+            address: `${advertise}:${grpcServer.port}`,
+            connections: registry.getConnectionCount(),
+            users: registry.getOnlineCount(),
+            timestamp: Date.now(),
+          }),
+          api,
+          { heartbeatIntervalMs: ps.heartbeatIntervalSec * 1000, reconnectInitialMs: ps.reconnectInitialMs, reconnectMaxMs: ps.reconnectMaxMs },
+          log,
+        )
+      : null;
+
   let draining = false;
   const admin = new AdminServer(config.admin.host, config.admin.port, log);
   admin.route('GET', '/healthz', () => json(200, { status: 'ok', instanceId }));
   admin.route('GET', '/readyz', () => {
-    const checks = { websocket: transport.listening, draining };
-    const ready = transport.listening && !draining;
-    return json(ready ? 200 : 503, { ready, instanceId, checks });
+    const redis = membership === null ? 'not configured' : membership.state;
+    const checks = { websocket: transport.listening, grpc: grpcServer.port > 0, redis, draining };
+    const ready = checks.websocket && checks.grpc && !draining && redis !== 'down';
+    const status = draining ? 'draining' : redis === 'down' ? 'degraded' : ready ? 'ready' : 'not ready';
+    return json(ready ? 200 : 503, { ready, status, instanceId, checks, ...(membership?.lastError ? { redisError: membership.lastError } : {}) });
   });
+  admin.routePrefix('POST', `/${GATEWAY_SERVICE}/`, createJsonApiHandler(api, guard, log));
 
   gateway.start();
+  await grpcServer.listen();
+  await membership?.start();
   await transport.listen();
   await admin.listen();
+  grpcServer.setServing(true);
+  pushStream?.start();
   log.info(
     {
       appEnv,
       configDir,
       authProvider: provider,
+      presence: presenceKind,
+      advertise: `${advertise}:${grpcServer.port}`,
       uwsNative: native,
-      ports: { websocket: transport.port, admin: admin.port },
+      ports: { websocket: transport.port, grpc: grpcServer.port, admin: admin.port },
+      grpcTls: grpcServer.tls,
       config: redactedConfig(config),
     },
     'ima gateway started',
@@ -107,17 +219,32 @@ async function main(): Promise<void> {
     }, config.app.shutdownTimeoutSec * 1000);
     hardStop.unref();
     log.info({ signal, connections: registry.getConnectionCount() }, 'shutting down');
+    // 1. not ready
     draining = true;
+    grpcServer.setServing(false);
     gateway.startDraining();
+    // 2. stop accepting: no new WebSocket connections, no new push API calls
     transport.stopAccepting();
-    // finish in-flight forwards (bounded by the forward deadline)
-    const waitUntil = Date.now() + config.forward.timeoutMs;
+    await pushStream?.close();
+    // 3. finish in-flight RPCs (push API calls and client-message forwards)
+    const graceMs = config.forward.timeoutMs;
+    const grpcClosed = grpcServer.close(graceMs);
+    const waitUntil = Date.now() + graceMs;
     while (gateway.inFlight() > 0 && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 20));
+    await grpcClosed;
+    // 4. close connections with 1001, spread over the drain window
     const spreadMs = Math.min(config.app.drainWindowSec * 1000, registry.getConnectionCount());
     await gateway.closeAll(spreadMs);
     gateway.stop();
     await transport.close();
-    await Promise.allSettled([verifier.close(), business.close(), presence.close(), admin.close()]);
+    // 5. remove this instance's Redis mappings and lease
+    await membership?.stop();
+    // 6. status events of those closes, then release everything
+    await statusEvents?.flush(Math.min(2000, graceMs));
+    statusEvents?.close();
+    peers.close();
+    await Promise.allSettled([verifier.close(), business.forward.close(), presence.close(), admin.close()]);
+    if (redisClient !== null) await redisClient.quit().catch(() => redisClient?.disconnect());
     log.info({ uptimeSec: Math.round((Date.now() - startedAt) / 1000) }, 'stopped');
     clearTimeout(hardStop);
     process.exit(0);

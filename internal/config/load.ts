@@ -95,11 +95,12 @@ function checkProfile(config: Config, appEnv: string, sources: ReadonlyMap<strin
   }
   if (appEnv === 'prod') {
     // SPEC.md section 6: the prod profile refuses to start with an open push API.
-    if (config.server.apiToken === '') {
+    const mtls = config.server.tlsCertFile !== '' && config.server.tlsCaFile !== '' && config.server.tlsRequireClientCert;
+    if (config.server.apiToken === '' && !mtls) {
       issues.push({
         source: sources.get('server.apiToken') ?? 'default',
         key: 'server.apiToken',
-        message: 'expected IMA_API_TOKEN: the prod profile refuses to start with an open push API',
+        message: 'expected IMA_API_TOKEN (or mTLS: server.tlsCertFile, tlsKeyFile, tlsCaFile, tlsRequireClientCert): the prod profile refuses to start with an open push API',
       });
     }
   }
@@ -115,6 +116,21 @@ function checkProfile(config: Config, appEnv: string, sources: ReadonlyMap<strin
   }
   if (config.forward.maxPayloadBytes > config.websocket.maxPayloadBytes) {
     warnings.push('forward.maxPayloadBytes is above websocket.maxPayloadBytes: frames hit 1009 first');
+  }
+  if (config.redis.leaseRefreshSec * 2 > config.redis.leaseTtlSec) {
+    issues.push({ source: sources.get('redis.leaseRefreshSec') ?? 'default', key: 'redis.leaseRefreshSec', message: `expected at most half of redis.leaseTtlSec (${config.redis.leaseTtlSec})` });
+  }
+  const tls = config.server;
+  if ((tls.tlsCertFile === '') !== (tls.tlsKeyFile === '')) {
+    issues.push({ source: sources.get('server.tlsCertFile') ?? 'default', key: 'server.tlsCertFile', message: 'expected both server.tlsCertFile and server.tlsKeyFile, or neither' });
+  }
+  if (tls.tlsRequireClientCert && (tls.tlsCaFile === '' || tls.tlsCertFile === '')) {
+    issues.push({ source: sources.get('server.tlsRequireClientCert') ?? 'default', key: 'server.tlsRequireClientCert', message: 'expected server.tlsCaFile and a server certificate for mTLS' });
+  }
+  for (const key of ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const) {
+    if (tls[key] !== '' && !isFile(tls[key])) {
+      issues.push({ source: sources.get(`server.${key}`) ?? 'default', key: `server.${key}`, message: `expected a readable PEM file, ${tls[key]} does not exist` });
+    }
   }
   if (config.auth.jwt.publicKeyFile !== '' && !isFile(config.auth.jwt.publicKeyFile)) {
     issues.push({

@@ -81,6 +81,11 @@ export const schema = {
     logLevel: enm(LOG_LEVELS, 'info', 'log level', 'IMA_LOG_LEVEL'),
     shutdownTimeoutSec: int(30, 1, 3600, 'hard limit for a graceful shutdown; the process exits by then'),
     drainWindowSec: int(5, 0, 600, 'on shutdown, closes (1001) are spread over this window to avoid a reconnect storm'),
+    advertiseHost: str('', 'host other instances and the registry use to reach this one; empty = server.host, or the first non-internal IPv4 when that is 0.0.0.0', {
+      env: 'IMA_ADVERTISE_HOST',
+      pattern: /^[A-Za-z0-9._:-]{1,253}$/,
+      patternDoc: 'a host name or IP',
+    }),
   },
   websocket: {
     host: str('0.0.0.0', 'WebSocket listen address'),
@@ -134,6 +139,18 @@ export const schema = {
     version: str('', 'Dubbo service version; calls for another version get UNIMPLEMENTED'),
     group: str('', 'Dubbo service group; calls for another group get UNIMPLEMENTED'),
     maxUsersPerCall: int(1000, 1, 1_000_000, 'cap on user_ids in one PushToUsers / GetConnectionStatus call'),
+    tlsCertFile: str('', 'PEM certificate: serve gRPC over TLS (with tlsKeyFile)'),
+    tlsKeyFile: str('', 'PEM private key of tlsCertFile'),
+    tlsCaFile: str('', 'PEM CA bundle for client certificates (mTLS)'),
+    tlsRequireClientCert: bool(false, 'mTLS: refuse clients without a certificate signed by tlsCaFile'),
+  },
+  statusEvents: {
+    enabled: bool(true, 'report connect / disconnect / kick to BusinessMessageService.OnConnectionStatus'),
+    maxQueue: int(100_000, 10, 10_000_000, 'bound on queued status events; beyond it the oldest are dropped (counted)'),
+    concurrency: int(8, 1, 1000, 'OnConnectionStatus calls in flight at once'),
+    retryInitialMs: int(200, 10, 60_000, 'first retry delay after a failed call'),
+    retryMaxMs: int(10_000, 10, 600_000, 'largest retry delay'),
+    maxAttempts: int(0, 0, 1_000_000, 'attempts before an event is dropped (0 = until the queue bound drops it)'),
   },
   admin: {
     host: str('0.0.0.0', 'admin HTTP listen address'),
@@ -162,6 +179,9 @@ export const schema = {
       address: str('', 'static ServerPushService address', { env: 'IMA_PUSH_STREAM_ADDR', pattern: LIST_OF_HOST_PORT, patternDoc: 'host:port[,host:port...]' }),
       version: str('', 'tri-service-version sent to the push stream service'),
       group: str('', 'tri-service-group sent to the push stream service'),
+      heartbeatIntervalSec: int(5, 1, 3600, 'Heartbeat interval on the push stream'),
+      reconnectInitialMs: int(500, 10, 60_000, 'first reconnect delay of the push stream'),
+      reconnectMaxMs: int(30_000, 100, 3_600_000, 'largest reconnect delay of the push stream'),
     },
   },
   nacos: {
@@ -172,7 +192,10 @@ export const schema = {
   redis: {
     url: str('', 'Redis URL (redis://host:port/db); empty = single instance, in memory', { env: 'IMA_REDIS_URL', secret: true }),
     keyPrefix: str('ima:', 'prefix of every Redis key'),
-    cluster: bool(false, 'use Redis Cluster'),
+    cluster: bool(false, 'use Redis Cluster (url = comma-separated seed nodes)'),
+    leaseTtlSec: int(15, 2, 3600, 'instance lease TTL: an instance silent this long counts as gone and its users as offline'),
+    leaseRefreshSec: int(3, 1, 600, 'how often the lease is refreshed (well within leaseTtlSec)'),
+    sweepEverySec: int(5, 1, 3600, 'how often mappings of expired instances are swept'),
   },
 } as const satisfies Section;
 

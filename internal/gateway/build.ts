@@ -43,14 +43,20 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
   return { verifier, provider };
 }
 
-export function buildBusinessClient(config: Config): BusinessClient {
+/**
+ * The business client for forwarding (behind the circuit breaker) and the one for status events
+ * (their own queue retries with backoff, so their failures do not open the forwarding breaker);
+ * both share one channel pool.
+ */
+export function buildBusinessClients(config: Config): { forward: BusinessClient; status: BusinessClient | null } {
   const addresses = parseAddressList(config.client.business.address);
-  if (addresses.length === 0) return new UnconfiguredBusinessClient();
+  if (addresses.length === 0) return { forward: new UnconfiguredBusinessClient(), status: null };
   const { grpcType } = loadProto();
   const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, addresses);
   const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
   const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });
-  return new BreakerBusinessClient(new GrpcBusinessClient(pool, triple, config.forward.timeoutMs), breaker);
+  const raw = new GrpcBusinessClient(pool, triple, config.forward.timeoutMs);
+  return { forward: new BreakerBusinessClient(raw, breaker), status: raw };
 }
 
 export function gatewaySettings(config: Config): GatewaySettings {

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { ClientMessage } from '../../api/gen/im/gateway/v1/ClientMessage';
+import type { ConnectionStatus } from '../../api/gen/im/gateway/v1/ConnectionStatus';
 import type { HandleMessageResponseOutput } from '../../api/gen/im/gateway/v1/HandleMessageResponse';
 import { DedupeWindow } from '../../pkg/dedupe-window';
 import type { IdGenerator } from '../../pkg/ids';
@@ -41,6 +41,10 @@ export interface GatewayDeps {
   readonly stats: GatewayStats;
   readonly log: Logger;
   readonly settings: GatewaySettings;
+  /** Where connect / disconnect / kick events go (OnConnectionStatus); null = not reported. */
+  readonly events: { publish(event: ConnectionStatus): void } | null;
+  /** Kicks a policy victim owned by another instance (the cluster); null = single instance. */
+  readonly remote: { kickRemote(instanceId: string, userId: string, deviceId: string, epoch: number, code: number, reason: string): Promise<boolean> } | null;
 }
 
 /** A remembered ack of a forwarded message, and the duplicates waiting for it. */
@@ -150,6 +154,7 @@ export class Gateway implements WsHandler<Attempt> {
       ),
     );
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, traceId: s.traceId, epoch: s.epoch, clientIp: s.clientIp }, 'connected');
+    this.d.events?.publish(this.status(s, 'CONNECTION_EVENT_CONNECTED', ''));
     if (s.revoked !== null) {
       this.kick(s, s.revoked.code, s.revoked.reason);
       return;
@@ -166,6 +171,24 @@ export class Gateway implements WsHandler<Attempt> {
     if (s.expireAt !== 0) this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
     this.forgetPresence(s);
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, traceId: s.traceId, code, reason: s.closeReason }, 'disconnected');
+    // one terminal event per connection: kicked (policy, KickUser) or disconnected (anything else)
+    this.d.events?.publish(
+      s.kicked ? this.status(s, 'CONNECTION_EVENT_KICKED', s.closeReason) : this.status(s, 'CONNECTION_EVENT_DISCONNECTED', s.closeReason !== '' ? s.closeReason : `closed (code ${code})`),
+    );
+  }
+
+  private status(s: Session, event: ConnectionStatus['event'], reason: string): ConnectionStatus {
+    return {
+      userId: s.userId,
+      deviceId: s.deviceId,
+      platform: s.platform,
+      online: event === 'CONNECTION_EVENT_CONNECTED',
+      instanceId: this.d.instanceId,
+      connectedAt: s.connectedAt,
+      clientIp: s.clientIp,
+      event,
+      reason,
+    };
   }
 
   // ----- frames -------------------------------------------------------------------------------
@@ -327,6 +350,7 @@ export class Gateway implements WsHandler<Attempt> {
   /** Sends a `kick` frame and closes with `code`. Works on pending sessions too (kicked at open). */
   kick(s: Session, code: number, reason: string): void {
     this.d.stats.kicks++;
+    if (code === CloseCode.REPLACED || code === CloseCode.KICKED) s.kicked = true;
     if (s.socket !== null) this.count(s.send(encodeKick(code, reason)));
     this.closeByGateway(s, code, reason);
   }
@@ -340,11 +364,16 @@ export class Gateway implements WsHandler<Attempt> {
   /** Victims of the policy decided at admission: local ones are kicked here (4001). */
   private kickVictims(victims: readonly Victim[], by: Session): void {
     for (const v of victims) {
+      const reason = v.reason === 'same_device' ? 'replaced by a new login on the same device' : v.reason === 'max_connections' ? 'too many connections for this user' : 'replaced by another login (multi-device policy)';
       if (v.session.instanceId !== this.d.instanceId) {
-        this.d.log.warn({ userId: by.userId, victimInstance: v.session.instanceId }, 'victim on another instance: not reachable without a cluster');
+        if (this.d.remote === null) {
+          this.d.log.warn({ userId: by.userId, victimInstance: v.session.instanceId }, 'victim on another instance but no cluster configured');
+          continue;
+        }
+        this.d.log.info({ userId: by.userId, deviceId: v.session.deviceId, victimInstance: v.session.instanceId, reason: v.reason }, 'kicking older login on another instance');
+        void this.d.remote.kickRemote(v.session.instanceId, by.userId, v.session.deviceId, v.session.epoch, CloseCode.REPLACED, reason);
         continue;
       }
-      const reason = v.reason === 'same_device' ? 'replaced by a new login on the same device' : v.reason === 'max_connections' ? 'too many connections for this user' : 'replaced by another login (multi-device policy)';
       const local = this.d.registry.getConnection(by.userId, v.session.deviceId, v.session.epoch) ?? this.pending.get(v.session.epoch);
       if (local !== undefined) {
         this.d.log.info({ userId: by.userId, deviceId: local.deviceId, byDeviceId: by.deviceId, reason: v.reason }, 'kicking older login');
@@ -402,8 +431,4 @@ export class Gateway implements WsHandler<Attempt> {
     });
   }
 
-  /** A random trace id for contexts without one. */
-  static randomTraceId(): string {
-    return randomBytes(16).toString('hex');
-  }
 }

@@ -51,6 +51,8 @@ export class Session implements RegisteredConnection {
   violationWindowStart = 0;
   readonly queue: QueuedMessage[] = [];
   busy = false;
+  /** Kicked by the policy or KickUser: its terminal status event is `kicked`. */
+  kicked = false;
   /** Why the gateway closed it, for the status event and metrics ('' = the client closed). */
   closeReason = '';
 

@@ -15,6 +15,10 @@ export class GatewayStats {
   duplicates = 0;
   rateLimited = 0;
   kicks = 0;
+  /** Push API calls answered, by method. */
+  readonly pushes = new Map<string, number>();
+  /** Push API calls refused (invalid argument), by method. */
+  readonly pushErrors = new Map<string, number>();
   /** Upstream call outcomes, "service.method" -> counts and total latency. */
   readonly upstream = new Map<string, { calls: number; errors: number; totalMs: number; maxMs: number }>();
 

@@ -1,0 +1,178 @@
+import type { BroadcastRequestOutput } from '../../api/gen/im/gateway/v1/BroadcastRequest';
+import type { BroadcastResponse } from '../../api/gen/im/gateway/v1/BroadcastResponse';
+import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/ConnectionStatusRequest';
+import type { ConnectionStatusResponse } from '../../api/gen/im/gateway/v1/ConnectionStatusResponse';
+import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
+import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
+import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
+import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { Result } from '../../pkg/result';
+import { err, ok } from '../../pkg/result';
+import type { Logger } from '../observability/logger';
+import type { PresenceStore } from '../presence/types';
+import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
+import type { PeerForwarder } from './forwarder';
+import type { InstanceDirectory, InstanceInfo } from './types';
+import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from './types';
+
+/**
+ * The cluster decorator around the local push API. A call arriving from a backend is routed:
+ * PushToUser / PushToUsers go to the instances that own the users' devices (per the presence
+ * store), batched one call per instance; Broadcast and KickUser go to every live instance (a
+ * kick also drops the user's cached tokens everywhere); GetConnectionStatus reads the presence
+ * store, which is cluster-wide. Counts are summed. A forwarded call (FORWARDED_HEADER) is executed
+ * locally only, so nothing is forwarded twice.
+ */
+export class ClusterApi implements GatewayApi {
+  constructor(
+    private readonly selfId: string,
+    private readonly local: GatewayApi & { validatePushToUsers(req: PushRequestOutput): ApiError | null },
+    private readonly presence: PresenceStore,
+    private readonly directory: InstanceDirectory,
+    private readonly peers: PeerForwarder,
+    private readonly log: Logger,
+  ) {}
+
+  private forwarded(ctx: CallContext): boolean {
+    return ctx.headers[FORWARDED_HEADER] === '1';
+  }
+
+  async PushToUser(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
+    if (this.forwarded(ctx) || req.userId === '' || req.userId.length > 128) return this.local.PushToUser(req, ctx);
+    return this.PushToUsers({ ...req, userIds: [req.userId] }, ctx, 'PushToUser');
+  }
+
+  async PushToUsers(req: PushRequestOutput, ctx: CallContext, as: 'PushToUser' | 'PushToUsers' = 'PushToUsers'): Promise<Result<PushResponse, ApiError>> {
+    if (this.forwarded(ctx) || req.userIds.length === 0) return as === 'PushToUser' ? this.local.PushToUser(req, ctx) : this.local.PushToUsers(req, ctx);
+    const invalid = this.local.validatePushToUsers(req);
+    if (invalid !== null) return err(invalid);
+    const owners = await this.owners(req.userIds);
+    const localUsers: string[] = [];
+    const byInstance = new Map<string, string[]>();
+    for (const u of new Set(req.userIds)) {
+      const inst = owners.get(u);
+      if (inst === undefined || inst.has(this.selfId)) localUsers.push(u);
+      if (inst !== undefined) {
+        for (const i of inst) {
+          if (i === this.selfId) continue;
+          let list = byInstance.get(i);
+          if (list === undefined) byInstance.set(i, (list = []));
+          list.push(u);
+        }
+      }
+    }
+    const localCall: Promise<Result<PushResponse, ApiError>> =
+      localUsers.length > 0 ? this.local.PushToUsers({ ...req, userId: '', userIds: localUsers }, ctx) : Promise.resolve(ok({ success: true, delivered: 0, offlineUserIds: [] }));
+    const addresses = await this.addresses();
+    const remote = [...byInstance].map(async ([instanceId, users]) => {
+      const address = addresses.get(instanceId);
+      if (address === undefined) return { users, res: null };
+      const r = await this.peers.call<PushResponse>(address, 'PushToUsers', { ...req, userId: '', userIds: users }, this.passThrough(ctx));
+      if (!r.ok) this.log.warn({ instanceId, code: r.error.code, error: r.error.message }, 'forwarded PushToUsers failed');
+      return { users, res: r.ok ? r.value : null };
+    });
+    const l = await localCall;
+    if (!l.ok) return l; // invalid argument: nothing was sent anywhere that matters
+    let delivered = l.value.delivered ?? 0;
+    // a user is offline when no asked instance matched a connection of theirs
+    const online = new Set<string>();
+    const localOffline = new Set(l.value.offlineUserIds ?? []);
+    for (const u of localUsers) if (!localOffline.has(u)) online.add(u);
+    for (const { users, res } of await Promise.all(remote)) {
+      if (res === null) continue;
+      delivered += res.delivered ?? 0;
+      const off = new Set(res.offlineUserIds ?? []);
+      for (const u of users) if (!off.has(u)) online.add(u);
+    }
+    const offline = [...new Set(req.userIds)].filter((u) => !online.has(u));
+    return ok({ success: true, delivered, offlineUserIds: offline });
+  }
+
+  async Broadcast(req: BroadcastRequestOutput, ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>> {
+    if (this.forwarded(ctx)) return this.local.Broadcast(req, ctx);
+    const l = await this.local.Broadcast(req, ctx);
+    if (!l.ok) return l;
+    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
+    const results = await Promise.all(others.map((i) => this.peers.call<BroadcastResponse>(i.address, 'Broadcast', req, this.passThrough(ctx))));
+    let delivered = Number(l.value.delivered ?? 0);
+    let instances = 1;
+    results.forEach((r, idx) => {
+      if (r.ok) {
+        delivered += Number(r.value.delivered ?? 0);
+        instances++;
+      } else {
+        this.log.warn({ instanceId: others[idx]?.instanceId, code: r.error.code, error: r.error.message }, 'forwarded Broadcast failed');
+      }
+    });
+    return ok({ success: true, delivered, instances });
+  }
+
+  async KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
+    if (this.forwarded(ctx)) return this.local.KickUser(req, ctx);
+    const l = await this.local.KickUser(req, ctx);
+    if (!l.ok) return l;
+    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
+    const results = await Promise.all(others.map((i) => this.peers.call<KickUserResponse>(i.address, 'KickUser', req, this.passThrough(ctx))));
+    let kicked = l.value.kicked ?? 0;
+    for (const r of results) if (r.ok) kicked += r.value.kicked ?? 0;
+    return ok({ success: true, kicked });
+  }
+
+  GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
+    return this.local.GetConnectionStatus(req, ctx);
+  }
+
+  /**
+   * Kicks one connection (user, device, epoch) owned by another instance with `code` (a policy
+   * victim: 4001). Resolves false when the instance could not be reached (its lease will expire
+   * and the sweep removes the mapping).
+   */
+  async kickRemote(instanceId: string, userId: string, deviceId: string, epoch: number, code: number, reason: string): Promise<boolean> {
+    const address = (await this.addresses()).get(instanceId);
+    if (address === undefined) return false;
+    const r = await this.peers.call<KickUserResponse>(
+      address,
+      'KickUser',
+      { userId, deviceId, reason },
+      { [KICK_CODE_HEADER]: String(code), [KICK_EPOCH_HEADER]: String(epoch) },
+    );
+    if (!r.ok) this.log.warn({ instanceId, userId, deviceId, code: r.error.code }, 'remote kick failed');
+    return r.ok;
+  }
+
+  private passThrough(ctx: CallContext): Record<string, string> {
+    const out: Record<string, string> = {};
+    const tp = ctx.headers['traceparent'];
+    if (tp !== undefined) out['traceparent'] = tp;
+    return out;
+  }
+
+  private async owners(userIds: readonly string[]): Promise<Map<string, Set<string>>> {
+    const out = new Map<string, Set<string>>();
+    const unique = [...new Set(userIds)];
+    const all = await Promise.all(unique.map((u) => this.presence.sessions(u).catch(() => null)));
+    unique.forEach((u, i) => {
+      const sessions = all[i];
+      if (sessions === null || sessions === undefined) {
+        out.set(u, new Set([this.selfId])); // presence unreachable: at least deliver locally
+        return;
+      }
+      if (sessions.length === 0) return;
+      out.set(u, new Set(sessions.map((s) => s.instanceId)));
+    });
+    return out;
+  }
+
+  private async live(): Promise<InstanceInfo[]> {
+    try {
+      return await this.directory.liveInstances();
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot list live instances: acting locally');
+      return [];
+    }
+  }
+
+  private async addresses(): Promise<Map<string, string>> {
+    return new Map((await this.live()).map((i) => [i.instanceId, i.address]));
+  }
+}

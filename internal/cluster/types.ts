@@ -1,0 +1,22 @@
+/** A live gateway instance as the cluster knows it (from its lease). */
+export interface InstanceInfo {
+  readonly instanceId: string;
+  /** host:port of its gRPC server (IMAGatewayService), reachable by the other instances. */
+  readonly address: string;
+}
+
+/** Which instances are alive now. */
+export interface InstanceDirectory {
+  /** Instances whose lease has not expired, this one included. */
+  liveInstances(): Promise<InstanceInfo[]>;
+}
+
+/**
+ * Headers of a call forwarded from one instance to another: the receiver executes it on its own
+ * connections only, never forwards it again (no loops).
+ */
+export const FORWARDED_HEADER = 'x-ima-forwarded';
+/** On a forwarded KickUser: the close code to use (4001 for a policy victim, default 4002). */
+export const KICK_CODE_HEADER = 'x-ima-kick-code';
+/** On a forwarded KickUser: kick only the connection carrying this epoch. */
+export const KICK_EPOCH_HEADER = 'x-ima-kick-epoch';

@@ -1,0 +1,229 @@
+import type { BroadcastRequestOutput } from '../../api/gen/im/gateway/v1/BroadcastRequest';
+import type { BroadcastResponse } from '../../api/gen/im/gateway/v1/BroadcastResponse';
+import type { ConnectionStatus } from '../../api/gen/im/gateway/v1/ConnectionStatus';
+import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/ConnectionStatusRequest';
+import type { ConnectionStatusResponse } from '../../api/gen/im/gateway/v1/ConnectionStatusResponse';
+import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
+import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
+import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
+import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { ServerMessageOutput } from '../../api/gen/im/gateway/v1/ServerMessage';
+import type { IdGenerator } from '../../pkg/ids';
+import type { Result } from '../../pkg/result';
+import { err, ok } from '../../pkg/result';
+import type { ConnectionManager } from '../connection/manager';
+import type { DeliveryFilter } from '../connection/types';
+import type { Logger } from '../observability/logger';
+import type { PresenceStore } from '../presence/types';
+import { CloseCode, isPlatform } from '../protocol/codes';
+import { encodeServerMessage } from '../protocol/frames';
+import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from '../cluster/types';
+import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
+import { invalidArgument } from '../rpc/api';
+import type { Gateway } from './gateway';
+import type { Session } from './session';
+import type { GatewayStats } from './stats';
+
+export interface PushSettings {
+  /** Cap on user_ids in one PushToUsers / GetConnectionStatus call. */
+  readonly maxUsersPerCall: number;
+}
+
+export interface PushDeps {
+  readonly instanceId: string;
+  readonly gateway: Pick<Gateway, 'kick'>;
+  readonly registry: ConnectionManager<Session>;
+  readonly presence: PresenceStore;
+  /** Drops a user's cached tokens (KickUser), so a reconnect is validated again. */
+  readonly invalidateUser: (userId: string) => void;
+  readonly ids: IdGenerator;
+  readonly stats: GatewayStats;
+  readonly log: Logger;
+  readonly settings: PushSettings;
+}
+
+const MAX_ID = 128;
+const MAX_TYPE = 64;
+const MAX_FILTER_ITEMS = 1000;
+
+/**
+ * The push API use cases (IMAGatewayService), transport-neutral: validation naming the field,
+ * message ids and timestamps filled, one frame encoded per call and written to every matching
+ * connection in one synchronous pass (a slow socket is closed by its own send, never awaited).
+ *
+ * `success` is true when the call was valid and carried out; who was reached is in `delivered`
+ * (connections written) and `offline_user_ids` (users with no matching connection).
+ */
+export class PushService implements GatewayApi {
+  constructor(private readonly d: PushDeps) {}
+
+  async PushToUser(req: PushRequestOutput, _ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
+    const userErr = checkId('user_id', req.userId);
+    if (userErr !== null) return this.fail('PushToUser', userErr);
+    const prepared = this.prepare(req);
+    if (!prepared.ok) return this.fail('PushToUser', prepared.error);
+    const { frame, filter } = prepared.value;
+    const r = this.d.registry.broadcastToUser(req.userId, frame, filter);
+    this.d.stats.messagesOut += r.delivered;
+    this.count('PushToUser');
+    return ok({ success: true, delivered: r.delivered, offlineUserIds: r.matched === 0 ? [req.userId] : [] });
+  }
+
+  async PushToUsers(req: PushRequestOutput, _ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
+    const users = this.checkUsers(req.userIds);
+    if (!users.ok) return this.fail('PushToUsers', users.error);
+    const prepared = this.prepare(req);
+    if (!prepared.ok) return this.fail('PushToUsers', prepared.error);
+    const { frame, filter } = prepared.value;
+    let delivered = 0;
+    const offline: string[] = [];
+    for (const u of users.value) {
+      const r = this.d.registry.broadcastToUser(u, frame, filter);
+      delivered += r.delivered;
+      if (r.matched === 0) offline.push(u);
+    }
+    this.d.stats.messagesOut += delivered;
+    this.count('PushToUsers');
+    return ok({ success: true, delivered, offlineUserIds: offline });
+  }
+
+  async Broadcast(req: BroadcastRequestOutput, _ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>> {
+    const msg = checkMessage(req.message);
+    if (!msg.ok) return this.fail('Broadcast', msg.error);
+    const platforms = checkPlatforms('platforms', req.platforms);
+    if (!platforms.ok) return this.fail('Broadcast', platforms.error);
+    const frame = this.encode(msg.value);
+    const delivered = this.d.registry.broadcast(frame, platforms.value.size > 0 ? { platforms: platforms.value } : undefined);
+    this.d.stats.messagesOut += delivered;
+    this.count('Broadcast');
+    return ok({ success: true, delivered, instances: 1 });
+  }
+
+  async KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
+    const userErr = checkId('user_id', req.userId);
+    if (userErr !== null) return this.fail('KickUser', userErr);
+    if (req.deviceId !== '' && req.deviceId.length > MAX_ID) return this.fail('KickUser', invalidArgument('device_id', `at most ${MAX_ID} characters`));
+    if (req.reason.length > 256) return this.fail('KickUser', invalidArgument('reason', 'at most 256 characters'));
+    let targets = req.deviceId !== '' ? [this.d.registry.get(req.userId, req.deviceId)].filter((s): s is Session => s !== undefined) : this.d.registry.getUserConnections(req.userId);
+    // another instance kicking a victim of the login policy: close 4001, that connection only
+    const policyKick = ctx.headers[FORWARDED_HEADER] === '1' && ctx.headers[KICK_CODE_HEADER] === String(CloseCode.REPLACED);
+    if (policyKick) {
+      const epoch = Number(ctx.headers[KICK_EPOCH_HEADER]);
+      targets = targets.filter((s) => s.epoch === epoch);
+    }
+    const reason = req.reason !== '' ? req.reason : 'kicked by the server';
+    for (const s of targets) this.d.gateway.kick(s, policyKick ? CloseCode.REPLACED : CloseCode.KICKED, reason);
+    if (!policyKick) this.d.invalidateUser(req.userId);
+    this.d.log.info({ userId: req.userId, deviceId: req.deviceId, kicked: targets.length, reason }, 'KickUser');
+    this.count('KickUser');
+    return ok({ success: true, kicked: targets.length });
+  }
+
+  async GetConnectionStatus(req: ConnectionStatusRequestOutput, _ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
+    const users = this.checkUsers(req.userIds);
+    if (!users.ok) return this.fail('GetConnectionStatus', users.error);
+    const statuses: ConnectionStatus[] = [];
+    for (const u of users.value) {
+      for (const e of await this.d.presence.sessions(u)) {
+        statuses.push({
+          userId: e.userId,
+          deviceId: e.deviceId,
+          platform: e.platform,
+          online: true,
+          instanceId: e.instanceId,
+          connectedAt: e.connectedAt,
+          clientIp: e.clientIp,
+          event: 'CONNECTION_EVENT_UNSPECIFIED',
+          reason: '',
+        });
+      }
+    }
+    this.count('GetConnectionStatus');
+    return ok({ statuses });
+  }
+
+  /** The checks of PushToUsers without sending anything (the cluster decorator validates once). */
+  validatePushToUsers(req: PushRequestOutput): ApiError | null {
+    const users = this.checkUsers(req.userIds);
+    if (!users.ok) return users.error;
+    const prepared = this.prepare(req);
+    return prepared.ok ? null : prepared.error;
+  }
+
+  private prepare(req: PushRequestOutput): Result<{ frame: string; filter: DeliveryFilter | undefined }, ApiError> {
+    const msg = checkMessage(req.message);
+    if (!msg.ok) return msg;
+    const platforms = checkPlatforms('platforms', req.platforms);
+    if (!platforms.ok) return platforms;
+    const deviceIds = checkIdList('device_ids', req.deviceIds);
+    if (!deviceIds.ok) return deviceIds;
+    const exclude = checkIdList('exclude_device_ids', req.excludeDeviceIds);
+    if (!exclude.ok) return exclude;
+    const filter: DeliveryFilter | undefined =
+      platforms.value.size + deviceIds.value.size + exclude.value.size === 0 ? undefined : { platforms: platforms.value, deviceIds: deviceIds.value, excludeDeviceIds: exclude.value };
+    return ok({ frame: this.encode(msg.value), filter });
+  }
+
+  private encode(m: ServerMessageOutput): string {
+    return encodeServerMessage({
+      messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
+      type: m.type,
+      payload: m.payload,
+      timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
+      replyTo: m.replyTo,
+      metadata: m.metadata,
+    });
+  }
+
+  private checkUsers(userIds: readonly string[]): Result<string[], ApiError> {
+    if (userIds.length === 0) return err(invalidArgument('user_ids', 'required (at least one user id)'));
+    if (userIds.length > this.d.settings.maxUsersPerCall) return err(invalidArgument('user_ids', `at most ${this.d.settings.maxUsersPerCall} users per call, got ${userIds.length}`));
+    for (let i = 0; i < userIds.length; i++) {
+      const e = checkId(`user_ids[${i}]`, userIds[i] ?? '');
+      if (e !== null) return err(e);
+    }
+    return ok([...new Set(userIds)]);
+  }
+
+  private count(method: string): void {
+    this.d.stats.pushes.set(method, (this.d.stats.pushes.get(method) ?? 0) + 1);
+  }
+
+  private fail<T>(method: string, e: ApiError): Result<T, ApiError> {
+    this.d.stats.pushErrors.set(method, (this.d.stats.pushErrors.get(method) ?? 0) + 1);
+    return err(e);
+  }
+}
+
+function checkId(field: string, v: string): ApiError | null {
+  if (v === '') return invalidArgument(field, 'required');
+  if (v.length > MAX_ID) return invalidArgument(field, `at most ${MAX_ID} characters`);
+  return null;
+}
+
+function checkMessage(m: ServerMessageOutput | null): Result<ServerMessageOutput, ApiError> {
+  if (m === null) return err(invalidArgument('message', 'required'));
+  if (m.type === '') return err(invalidArgument('message.type', 'required'));
+  if (m.type.length > MAX_TYPE) return err(invalidArgument('message.type', `at most ${MAX_TYPE} characters`));
+  if (m.messageId.length > MAX_ID) return err(invalidArgument('message.message_id', `at most ${MAX_ID} characters`));
+  if (m.timestamp < 0) return err(invalidArgument('message.timestamp', 'must not be negative'));
+  return ok(m);
+}
+
+function checkPlatforms(field: string, list: readonly string[]): Result<Set<string>, ApiError> {
+  if (list.length > MAX_FILTER_ITEMS) return err(invalidArgument(field, `at most ${MAX_FILTER_ITEMS} items`));
+  for (let i = 0; i < list.length; i++) {
+    const p = list[i] ?? '';
+    if (!isPlatform(p)) return err(invalidArgument(`${field}[${i}]`, `unknown platform ${JSON.stringify(p)}`));
+  }
+  return ok(new Set(list));
+}
+
+function checkIdList(field: string, list: readonly string[]): Result<Set<string>, ApiError> {
+  if (list.length > MAX_FILTER_ITEMS) return err(invalidArgument(field, `at most ${MAX_FILTER_ITEMS} items`));
+  for (let i = 0; i < list.length; i++) {
+    const e = checkId(`${field}[${i}]`, list[i] ?? '');
+    if (e !== null) return err(e);
+  }
+  return ok(new Set(list));
+}
