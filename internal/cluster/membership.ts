@@ -36,6 +36,15 @@ export class ClusterMembership {
 
   /** First lease; when Redis cannot be reached at start, the instance starts degraded and keeps trying. */
   async start(): Promise<void> {
+    // A process restarted under the same instance id renews the same lease: the mappings of its
+    // predecessor (whose connections died with it) would never expire. Nothing is local yet, so
+    // everything indexed under this id is stale.
+    try {
+      const n = await this.store.removeInstanceMappings();
+      if (n > 0) this.log.info({ removed: n }, 'removed mappings left by an earlier process with this instance id');
+    } catch (e) {
+      this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not clear earlier mappings of this instance id');
+    }
     await this.tick();
     this.timer = setInterval(() => void this.tick(), this.settings.leaseRefreshMs);
     this.timer.unref();

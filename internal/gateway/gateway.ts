@@ -361,6 +361,17 @@ export class Gateway implements WsHandler<Attempt> {
     s.close(code, reason.slice(0, 120));
   }
 
+  /**
+   * Kicks the connection of (user, device) carrying `epoch`, open or still upgrading (a policy
+   * victim named by another instance). Returns how many were kicked (0 or 1).
+   */
+  kickEpoch(userId: string, deviceId: string, epoch: number, code: number, reason: string): number {
+    const s = this.d.registry.getConnection(userId, deviceId, epoch) ?? this.pending.get(epoch);
+    if (s === undefined || s.userId !== userId || s.deviceId !== deviceId || s.ended) return 0;
+    this.kick(s, code, reason);
+    return 1;
+  }
+
   /** Victims of the policy decided at admission: local ones are kicked here (4001). */
   private kickVictims(victims: readonly Victim[], by: Session): void {
     for (const v of victims) {

@@ -31,7 +31,7 @@ export interface PushSettings {
 
 export interface PushDeps {
   readonly instanceId: string;
-  readonly gateway: Pick<Gateway, 'kick'>;
+  readonly gateway: Pick<Gateway, 'kick' | 'kickEpoch'>;
   readonly registry: ConnectionManager<Session>;
   readonly presence: PresenceStore;
   /** Drops a user's cached tokens (KickUser), so a reconnect is validated again. */
@@ -104,16 +104,15 @@ export class PushService implements GatewayApi {
     if (userErr !== null) return this.fail('KickUser', userErr);
     if (req.deviceId !== '' && req.deviceId.length > MAX_ID) return this.fail('KickUser', invalidArgument('device_id', `at most ${MAX_ID} characters`));
     if (req.reason.length > 256) return this.fail('KickUser', invalidArgument('reason', 'at most 256 characters'));
-    let targets = req.deviceId !== '' ? [this.d.registry.get(req.userId, req.deviceId)].filter((s): s is Session => s !== undefined) : this.d.registry.getUserConnections(req.userId);
-    // another instance kicking a victim of the login policy: close 4001, that connection only
-    const policyKick = ctx.headers[FORWARDED_HEADER] === '1' && ctx.headers[KICK_CODE_HEADER] === String(CloseCode.REPLACED);
-    if (policyKick) {
-      const epoch = Number(ctx.headers[KICK_EPOCH_HEADER]);
-      targets = targets.filter((s) => s.epoch === epoch);
-    }
     const reason = req.reason !== '' ? req.reason : 'kicked by the server';
-    for (const s of targets) this.d.gateway.kick(s, policyKick ? CloseCode.REPLACED : CloseCode.KICKED, reason);
-    if (!policyKick) this.d.invalidateUser(req.userId);
+    // another instance kicking a victim of the login policy: close 4001, that connection only
+    if (ctx.headers[FORWARDED_HEADER] === '1' && ctx.headers[KICK_CODE_HEADER] === String(CloseCode.REPLACED)) {
+      const kicked = this.d.gateway.kickEpoch(req.userId, req.deviceId, Number(ctx.headers[KICK_EPOCH_HEADER]), CloseCode.REPLACED, reason);
+      return ok({ success: true, kicked });
+    }
+    const targets = req.deviceId !== '' ? [this.d.registry.get(req.userId, req.deviceId)].filter((s): s is Session => s !== undefined) : this.d.registry.getUserConnections(req.userId);
+    for (const s of targets) this.d.gateway.kick(s, CloseCode.KICKED, reason);
+    this.d.invalidateUser(req.userId);
     this.d.log.info({ userId: req.userId, deviceId: req.deviceId, kicked: targets.length, reason }, 'KickUser');
     this.count('KickUser');
     return ok({ success: true, kicked: targets.length });

@@ -366,6 +366,26 @@ describe('StatusEventQueue', () => {
     assert.equal(queue.stats.sent, 2);
   });
 
+  test('a failed event coming back to a full queue is the oldest and is dropped', async () => {
+    const { client, queue, timers } = setup({ maxQueue: 2, concurrency: 1 }, 'hold');
+    queue.publish(ev('a'));
+    await settle(); // a in flight
+    queue.publish(ev('b'));
+    queue.publish(ev('c'));
+    assert.equal(queue.stats.depth, 2);
+    client.call(0).answer.resolve(DOWN);
+    await settle();
+    assert.equal(queue.stats.depth, 2);
+    assert.equal(queue.stats.dropped, 1);
+    client.mode = 'ok';
+    await timers.advance(100);
+    assert.deepEqual(
+      client.calls.map((c) => c.event.userId),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(queue.stats.sent, 2);
+  });
+
   test('an event failing maxAttempts times is dropped and counted', async () => {
     const { client, queue, timers, lines } = setup({ maxAttempts: 2, concurrency: 1 }, 'fail');
     const a = ev('a');
@@ -452,8 +472,9 @@ describe('StatusEventQueue', () => {
     queue.publish(ev('late'));
     await settle();
     assert.equal(client.calls.length, 1);
-    assert.equal(queue.stats.published, 5);
+    assert.equal(queue.stats.published, 6);
     assert.equal(queue.stats.dropped, 5);
+    assert.equal(queue.stats.published, queue.stats.sent + queue.stats.dropped);
     queue.close(); // idempotent
     await queue.flush(1_000); // at once after close
     // the log window timer of the late drop is the only timer left, and it ends by itself

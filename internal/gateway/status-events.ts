@@ -26,7 +26,7 @@ export interface StatusEventSettings {
 
 /** Counters since construction. `published = sent + dropped + depth + (calls in flight)`. */
 export interface StatusEventStats {
-  /** Events accepted by publish() (not counting publishes after close()). */
+  /** Events given to publish(), including those dropped at once (after close()). */
   published: number;
   /** Events the business service accepted (the call succeeded). */
   sent: number;
@@ -167,7 +167,9 @@ export class StatusEventQueue implements StatusEventSink {
     private readonly log: Logger,
     options: StatusEventQueueOptions = {},
   ) {
-    if (!Number.isInteger(settings.maxQueue) || settings.maxQueue < 1) throw new RangeError(`StatusEventQueue: maxQueue must be an integer >= 1, got ${settings.maxQueue}`);
+    if (!Number.isInteger(settings.maxQueue) || settings.maxQueue < 1) {
+      throw new RangeError(`StatusEventQueue: maxQueue must be an integer >= 1, got ${settings.maxQueue}`);
+    }
     if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1) {
       throw new RangeError(`StatusEventQueue: concurrency must be an integer >= 1, got ${settings.concurrency}`);
     }
@@ -196,11 +198,11 @@ export class StatusEventQueue implements StatusEventSink {
    */
   publish(event: ConnectionStatus): void {
     try {
+      this.counters.published++;
       if (this.closed) {
         this.noteDrop('closed', 1);
         return;
       }
-      this.counters.published++;
       const entry: Entry = { event, key: keyOf(event), seq: this.seq++, attempts: 0, prev: null, next: null };
       this.append(entry);
       if (this.length > this.settings.maxQueue) this.dropOldest();

@@ -538,6 +538,9 @@ export class RedisPresenceStore implements PresenceStore, InstanceDirectory {
     const key = this.userKey(login.userId);
 
     let view = await this.currentView();
+    // Entries of dead instances are purged by the script: never on a cached view, which may
+    // still call an instance dead whose lease has just been renewed.
+    if (this.split(view).dead.length > 0) view = await this.loadView();
     // The index entry is sent before the script (on one connection Redis runs them in that
     // order), so a mapping does not exist without it; a failed SADD must not fail a registration
     // whose script succeeded, it is only logged.
