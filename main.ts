@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as grpcjs from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 /**
  * Composition root: load config, build everything, start, stop. Nothing else lives here.
  */
@@ -13,6 +15,12 @@ import { GatewayStats } from './internal/gateway/stats';
 import { StatusEventQueue } from './internal/gateway/status-events';
 import { AdminServer, json } from './internal/observability/admin';
 import { createLogger } from './internal/observability/logger';
+import { readiness, upstreamState } from './internal/observability/readiness';
+import type { Readiness } from './internal/observability/readiness';
+import { createMetrics } from './internal/observability/metrics';
+import { StatsReporter } from './internal/observability/reporter';
+import { buildStats } from './internal/observability/snapshot';
+import type { StatsSources } from './internal/observability/snapshot';
 import { ClusterApi } from './internal/cluster/api';
 import { PeerForwarder } from './internal/cluster/forwarder';
 import { ClusterMembership } from './internal/cluster/membership';
@@ -60,7 +68,7 @@ async function main(): Promise<void> {
   const startedAt = Date.now();
   const stats = new GatewayStats();
   const ids = new IdGenerator();
-  const { verifier, provider } = buildTokenVerifier(config, config.app.name);
+  const { verifier, provider, pool: mucPool } = buildTokenVerifier(config, config.app.name);
   const business = buildBusinessClients(config);
   const se = config.statusEvents;
   const statusEvents =
@@ -113,7 +121,14 @@ async function main(): Promise<void> {
     log,
     settings: { maxUsersPerCall: config.server.maxUsersPerCall },
   });
-  const peers = new PeerForwarder(config.server.apiToken, 5000);
+  // instances call each other like any client: over TLS (presenting their own certificate, for
+  // mTLS) when the gRPC server uses TLS; trusting tlsCaFile, else the instance certificate itself
+  const srv = config.server;
+  const peerCredentials =
+    srv.tlsCertFile === ''
+      ? grpcjs.credentials.createInsecure()
+      : grpcjs.credentials.createSsl(fs.readFileSync(srv.tlsCaFile !== '' ? srv.tlsCaFile : srv.tlsCertFile), fs.readFileSync(srv.tlsKeyFile), fs.readFileSync(srv.tlsCertFile));
+  const peers = new PeerForwarder(config.server.apiToken, 5000, peerCredentials);
   if (redisStore !== null) cluster = new ClusterApi(instanceId, pushes, presence, redisStore, peers, log);
   const api = cluster ?? pushes;
   const guard = new CallGuard({ apiToken: config.server.apiToken, version: config.server.version, group: config.server.group });
@@ -141,6 +156,8 @@ async function main(): Promise<void> {
       idleTimeoutMs: ws.idleTimeoutSec * 1000,
       maxBackpressureBytes: ws.maxBackpressureBytes,
       maxConnections: ws.maxConnections,
+      tlsCertFile: ws.tlsCertFile,
+      tlsKeyFile: ws.tlsKeyFile,
       closeCodes: { tooBig: CloseCode.MESSAGE_TOO_BIG, idle: CloseCode.HEARTBEAT_TIMEOUT, slow: CloseCode.SLOW_CONSUMER },
       closeReasons: {
         tooBig: CLOSE_REASON[CloseCode.MESSAGE_TOO_BIG],
@@ -175,21 +192,59 @@ async function main(): Promise<void> {
   let draining = false;
   const admin = new AdminServer(config.admin.host, config.admin.port, log);
   admin.route('GET', '/healthz', () => json(200, { status: 'ok', instanceId }));
+  const upstreamPools: Array<[string, UpstreamPool<grpc.Client>]> = [];
+  if (mucPool !== null) upstreamPools.push(['muc', mucPool]);
+  if (business.pool !== null) upstreamPools.push(['business', business.pool]);
+  const currentReadiness = (): Readiness =>
+    readiness({
+      websocketListening: transport.listening,
+      grpcListening: grpcServer.port > 0,
+      draining,
+      redis: membership === null ? 'not configured' : membership.state,
+      upstreams: Object.fromEntries(upstreamPools.map(([name, pool]) => [name, upstreamState(pool.probe())])),
+    });
   admin.route('GET', '/readyz', () => {
-    const redis = membership === null ? 'not configured' : membership.state;
-    const checks = { websocket: transport.listening, grpc: grpcServer.port > 0, redis, draining };
-    const ready = checks.websocket && checks.grpc && !draining && redis !== 'down';
-    const status = draining ? 'draining' : redis === 'down' ? 'degraded' : ready ? 'ready' : 'not ready';
-    return json(ready ? 200 : 503, { ready, status, instanceId, checks, ...(membership?.lastError ? { redisError: membership.lastError } : {}) });
+    const r = currentReadiness();
+    return json(r.ready ? 200 : 503, { ...r, instanceId, ...(membership?.lastError ? { redisError: membership.lastError } : {}) });
   });
   admin.routePrefix('POST', `/${GATEWAY_SERVICE}/`, createJsonApiHandler(api, guard, log));
+  const sources: StatsSources = {
+    instanceId,
+    version: VERSION,
+    startedAt,
+    stats,
+    connections: () => registry.getConnectionCount(),
+    users: () => registry.getOnlineCount(),
+    platforms: () => registry.getPlatformCounts(),
+    tokenCache: () => ({ ...verifier.stats, size: verifier.size }),
+    statusEvents: () => (statusEvents === null ? null : { ...statusEvents.stats, depth: statusEvents.stats.depth }),
+    pushStream: () => (pushStream === null ? null : { state: pushStream.state, ...pushStream.stats }),
+    redis: () =>
+      membership === null
+        ? { state: 'not configured', lastError: '', reRegistrations: 0, swept: 0 }
+        : { state: membership.state, lastError: membership.lastError, reRegistrations: membership.reRegistrations, swept: membership.swept },
+    businessBreaker: () => business.breakerState(),
+    slowConsumers: () => transport.slowConsumers,
+    draining: () => draining,
+    instances: async () =>
+      redisStore === null
+        ? [{ instanceId, address: `${advertise}:${grpcServer.port}`, connections: registry.getConnectionCount(), users: registry.getOnlineCount() }]
+        : redisStore.liveInstances(),
+  };
+  admin.route('GET', '/stats', async () => json(200, await buildStats(sources)));
+  admin.route('GET', '/metrics', createMetrics(sources).handler);
+  const reporter = config.app.statsIntervalSec > 0 ? new StatsReporter(sources, config.app.statsIntervalSec * 1000, log) : null;
 
   gateway.start();
   await grpcServer.listen();
   await membership?.start();
   await transport.listen();
   await admin.listen();
-  grpcServer.setServing(true);
+  grpcServer.setServing(currentReadiness().ready);
+  reporter?.start();
+  // gRPC health follows /readyz
+  const healthTimer = setInterval(() => grpcServer.setServing(currentReadiness().ready), 1000);
+  healthTimer.unref();
   pushStream?.start();
   log.info(
     {
@@ -200,6 +255,7 @@ async function main(): Promise<void> {
       advertise: `${advertise}:${grpcServer.port}`,
       uwsNative: native,
       ports: { websocket: transport.port, grpc: grpcServer.port, admin: admin.port },
+      wsTls: transport.tls,
       grpcTls: grpcServer.tls,
       config: redactedConfig(config),
     },
@@ -221,6 +277,8 @@ async function main(): Promise<void> {
     log.info({ signal, connections: registry.getConnectionCount() }, 'shutting down');
     // 1. not ready
     draining = true;
+    clearInterval(healthTimer);
+    reporter?.stop();
     grpcServer.setServing(false);
     gateway.startDraining();
     // 2. stop accepting: no new WebSocket connections, no new push API calls

@@ -16,9 +16,11 @@ type Client = IMAGatewayServiceClient & grpc.Client;
 export class PeerForwarder {
   private readonly clients = new Map<string, Client>();
 
+  /** `credentials`: TLS (with the instance's own certificate for mTLS) when the gRPC server uses TLS. */
   constructor(
     private readonly apiToken: string,
     private readonly timeoutMs: number,
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {}
 
   call<Res>(address: string, method: GatewayMethod, req: unknown, headers: Readonly<Record<string, string>> = {}): Promise<Result<Res, ApiError>> {
@@ -43,7 +45,7 @@ export class PeerForwarder {
   private client(address: string): Client {
     let c = this.clients.get(address);
     if (c === undefined) {
-      c = new (loadProto().grpcType.im.gateway.v1.IMAGatewayService)(address, grpc.credentials.createInsecure(), {
+      c = new (loadProto().grpcType.im.gateway.v1.IMAGatewayService)(address, this.credentials, {
         'grpc.keepalive_time_ms': 30_000,
         'grpc.initial_reconnect_backoff_ms': 200,
         'grpc.max_reconnect_backoff_ms': 2_000,

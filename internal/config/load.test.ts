@@ -505,6 +505,37 @@ describe('loadConfig: auth provider and profiles', () => {
   test('a missing RS256 public key file is an issue', () => {
     issueFor(load({ IMA_JWT_PUBLIC_KEY_FILE: 'missing.pem' }).r, 'auth.jwt.publicKeyFile', 'env IMA_JWT_PUBLIC_KEY_FILE', /expected a readable PEM file/);
   });
+
+  test('websocket TLS: both files or neither; each must exist', () => {
+    const pems = tempCwd({ 'cert.pem': 'cert', 'key.pem': 'key' });
+    const cert = path.join(pems, 'cert.pem');
+    const key = path.join(pems, 'key.pem');
+    const wsYml = (lines: string[]): Record<string, string> => ({ [cfg('websocket.yml')]: `websocket:\n${lines.map((l) => `  ${l}\n`).join('')}` });
+    const source = cfg('websocket.yml');
+    // neither (the default): plain ws://
+    const plain = loaded(load().r).config.websocket;
+    assert.deepEqual([plain.tlsCertFile, plain.tlsKeyFile], ['', '']);
+    // both, existing: loads
+    const both = loaded(load({}, wsYml([`tlsCertFile: ${cert}`, `tlsKeyFile: ${key}`])).r).config.websocket;
+    assert.deepEqual([both.tlsCertFile, both.tlsKeyFile], [cert, key]);
+    // a certificate without a key names the key (and the file where the certificate was set)
+    let r = load({}, wsYml([`tlsCertFile: ${cert}`])).r;
+    issueFor(r, 'websocket.tlsKeyFile', source, /expected both websocket\.tlsCertFile and websocket\.tlsKeyFile, or neither/);
+    assert.deepEqual(issuesOf(r).map((i) => i.key), ['websocket.tlsKeyFile']);
+    // a key without a certificate names the certificate
+    r = load({}, wsYml([`tlsKeyFile: ${key}`])).r;
+    issueFor(r, 'websocket.tlsCertFile', source, /websocket\.tlsKeyFile is set, websocket\.tlsCertFile is not/);
+    // files that do not exist: one issue each
+    const missing = path.join(pems, 'nope.pem');
+    r = load({}, wsYml([`tlsCertFile: ${missing}`, `tlsKeyFile: ${key}`])).r;
+    issueFor(r, 'websocket.tlsCertFile', source, /expected a readable PEM file, .*nope\.pem does not exist/);
+    assert.equal(issuesOf(r).length, 1);
+    r = load({}, wsYml([`tlsCertFile: ${cert}`, `tlsKeyFile: ${pems}`])).r; // a directory is not a file
+    issueFor(r, 'websocket.tlsKeyFile', source, /expected a readable PEM file/);
+    // independent of the gRPC TLS settings
+    r = load({}, { ...wsYml([`tlsCertFile: ${cert}`, `tlsKeyFile: ${key}`]), [cfg('server.yml')]: `server:\n  tlsCertFile: ${cert}\n` }).r;
+    assert.deepEqual(issuesOf(r).map((i) => i.key), ['server.tlsCertFile']);
+  });
 });
 
 describe('redactedConfig', () => {

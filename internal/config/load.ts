@@ -132,6 +132,20 @@ function checkProfile(config: Config, appEnv: string, sources: ReadonlyMap<strin
       issues.push({ source: sources.get(`server.${key}`) ?? 'default', key: `server.${key}`, message: `expected a readable PEM file, ${tls[key]} does not exist` });
     }
   }
+  const wsTls = config.websocket;
+  if ((wsTls.tlsCertFile === '') !== (wsTls.tlsKeyFile === '')) {
+    const [set, missing] = wsTls.tlsCertFile !== '' ? (['tlsCertFile', 'tlsKeyFile'] as const) : (['tlsKeyFile', 'tlsCertFile'] as const);
+    issues.push({
+      source: sources.get(`websocket.${set}`) ?? 'default',
+      key: `websocket.${missing}`,
+      message: `expected both websocket.tlsCertFile and websocket.tlsKeyFile, or neither: websocket.${set} is set, websocket.${missing} is not`,
+    });
+  }
+  for (const key of ['tlsCertFile', 'tlsKeyFile'] as const) {
+    if (wsTls[key] !== '' && !isFile(wsTls[key])) {
+      issues.push({ source: sources.get(`websocket.${key}`) ?? 'default', key: `websocket.${key}`, message: `expected a readable PEM file, ${wsTls[key]} does not exist` });
+    }
+  }
   if (config.auth.jwt.publicKeyFile !== '' && !isFile(config.auth.jwt.publicKeyFile)) {
     issues.push({
       source: sources.get('auth.jwt.publicKeyFile') ?? 'default',

@@ -80,6 +80,7 @@ export const schema = {
     }),
     logLevel: enm(LOG_LEVELS, 'info', 'log level', 'IMA_LOG_LEVEL'),
     shutdownTimeoutSec: int(30, 1, 3600, 'hard limit for a graceful shutdown; the process exits by then'),
+    statsIntervalSec: int(30, 0, 86_400, 'how often the stats reporter logs a summary line (0 = never)'),
     drainWindowSec: int(5, 0, 600, 'on shutdown, closes (1001) are spread over this window to avoid a reconnect storm'),
     advertiseHost: str('', 'host other instances and the registry use to reach this one; empty = server.host, or the first non-internal IPv4 when that is 0.0.0.0', {
       env: 'IMA_ADVERTISE_HOST',
@@ -96,6 +97,8 @@ export const schema = {
     heartbeatIntervalSec: int(25, 1, 3600, 'ping interval advised to clients in the auth frame (heartbeatIntervalMs)'),
     maxBackpressureBytes: int(1_048_576, 1024, 1024 * 1024 * 1024, 'send buffer limit per connection; over it the connection is closed with 4005'),
     maxConnections: int(100_000, 1, 10_000_000, 'connections per instance; further upgrades get HTTP 503'),
+    tlsCertFile: str('', 'PEM certificate (chain): serve wss:// on the WebSocket port (with tlsKeyFile)'),
+    tlsKeyFile: str('', 'PEM private key (unencrypted) of websocket.tlsCertFile'),
     rateLimit: {
       perSecond: int(100, 1, 1_000_000, 'sustained client frames per second per connection'),
       burst: int(200, 1, 1_000_000, 'client frames allowed in a burst'),

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import type * as grpc from '@grpc/grpc-js';
 import { CachedTokenVerifier } from '../auth/cached';
 import { JwtVerifier } from '../auth/jwt';
 import { MucTokenVerifier } from '../auth/muc';
@@ -15,13 +16,15 @@ import type { GatewaySettings } from './gateway';
 
 /** Factories used by main.ts: each takes exactly its config slice. */
 
-export function buildTokenVerifier(config: Config, instanceAppName: string): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt' } {
+export function buildTokenVerifier(config: Config, instanceAppName: string): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt'; pool: UpstreamPool<grpc.Client> | null } {
   const provider = resolveAuthProvider(config);
   let inner: TokenVerifier;
+  let mucPool: UpstreamPool<grpc.Client> | null = null;
   switch (provider) {
     case 'muc': {
       const { grpcType } = loadProto();
       const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, parseAddressList(config.client.muc.address));
+      mucPool = pool;
       const triple: TripleIdentity = { version: config.client.muc.version, group: config.client.muc.group, appName: instanceAppName };
       inner = new MucTokenVerifier(pool, triple, config.auth.timeoutMs);
       break;
@@ -40,7 +43,7 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
     }
   }
   const verifier = new CachedTokenVerifier(inner, { ttlSec: config.auth.cacheTtlSec, negativeTtlSec: config.auth.negativeCacheTtlSec, maxKeys: config.auth.cacheMaxKeys });
-  return { verifier, provider };
+  return { verifier, provider, pool: mucPool };
 }
 
 /**
@@ -48,15 +51,20 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
  * (their own queue retries with backoff, so their failures do not open the forwarding breaker);
  * both share one channel pool.
  */
-export function buildBusinessClients(config: Config): { forward: BusinessClient; status: BusinessClient | null } {
+export function buildBusinessClients(config: Config): {
+  forward: BusinessClient;
+  status: BusinessClient | null;
+  breakerState: () => string;
+  pool: UpstreamPool<grpc.Client> | null;
+} {
   const addresses = parseAddressList(config.client.business.address);
-  if (addresses.length === 0) return { forward: new UnconfiguredBusinessClient(), status: null };
+  if (addresses.length === 0) return { forward: new UnconfiguredBusinessClient(), status: null, breakerState: () => 'not configured', pool: null };
   const { grpcType } = loadProto();
   const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, addresses);
   const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
   const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });
   const raw = new GrpcBusinessClient(pool, triple, config.forward.timeoutMs);
-  return { forward: new BreakerBusinessClient(raw, breaker), status: raw };
+  return { forward: new BreakerBusinessClient(raw, breaker), status: raw, breakerState: () => breaker.state, pool };
 }
 
 export function gatewaySettings(config: Config): GatewaySettings {

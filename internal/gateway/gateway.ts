@@ -95,7 +95,7 @@ export class Gateway implements WsHandler<Attempt> {
 
     const started = Date.now();
     const verified = await this.d.verifier.verify({ token: info.token, deviceId: info.deviceId, platform, clientIp: info.clientIp, instanceId: this.d.instanceId });
-    this.d.stats.recordUpstream('auth.verify', Date.now() - started, !verified.ok && verified.error.kind === 'unavailable');
+    this.d.stats.recordUpstream('auth', 'ValidateToken', verified.ok ? 'ok' : verified.error.kind, Date.now() - started);
     if (!verified.ok) {
       const e = verified.error;
       return e.kind === 'invalid' ? reject(CloseCode.AUTH_FAILED, e.message) : reject(CloseCode.AUTH_UNAVAILABLE, 'auth service unavailable');
@@ -281,7 +281,7 @@ export class Gateway implements WsHandler<Attempt> {
 
   private forwarded(s: Session, item: QueuedMessage, r: Result<HandleMessageResponseOutput, UpstreamError>, started: number): void {
     s.busy = false;
-    this.d.stats.recordUpstream('business.HandleMessage', Date.now() - started, !r.ok);
+    this.d.stats.recordUpstream('business', 'HandleMessage', r.ok ? 'ok' : r.error.kind, Date.now() - started);
     let ack: string;
     if (r.ok) {
       ack = this.ack(item.id, r.value.code, r.value.message);

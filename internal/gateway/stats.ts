@@ -21,12 +21,21 @@ export class GatewayStats {
   readonly pushErrors = new Map<string, number>();
   /** Upstream call outcomes, "service.method" -> counts and total latency. */
   readonly upstream = new Map<string, { calls: number; errors: number; totalMs: number; maxMs: number }>();
+  /** Called for every upstream call (the metrics histograms hook in here); null = none. */
+  onUpstream: ((service: string, method: string, outcome: string, ms: number) => void) | null = null;
 
   static bump(map: Map<number, number>, key: number, by = 1): void {
     map.set(key, (map.get(key) ?? 0) + by);
   }
 
-  recordUpstream(name: string, ms: number, failed: boolean): void {
+  /**
+   * One upstream call: `outcome` is 'ok' or the failure kind ('invalid', 'unavailable', 'timeout',
+   * 'failed'); only 'unavailable', 'timeout' and 'failed' count as errors.
+   */
+  recordUpstream(service: string, method: string, outcome: string, ms: number): void {
+    const failed = outcome === 'unavailable' || outcome === 'timeout' || outcome === 'failed';
+    this.onUpstream?.(service, method, outcome, ms);
+    const name = `${service}.${method}`;
     let u = this.upstream.get(name);
     if (u === undefined) {
       u = { calls: 0, errors: 0, totalMs: 0, maxMs: 0 };

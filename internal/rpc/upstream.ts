@@ -121,6 +121,22 @@ export class UpstreamPool<C extends grpc.Client> {
     }
   }
 
+  /**
+   * Reachability for readiness: 'reachable' when a provider's channel is READY, 'unreachable' when
+   * every channel is in TRANSIENT_FAILURE, 'connecting' otherwise (idle channels are asked to
+   * connect, so a later probe tells), 'none' without providers.
+   */
+  probe(): 'reachable' | 'unreachable' | 'connecting' | 'none' {
+    if (this.clients.length === 0) return 'none';
+    let failing = 0;
+    for (const { client } of this.clients) {
+      const state = client.getChannel().getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) return 'reachable';
+      if (state === grpc.connectivityState.TRANSIENT_FAILURE) failing++;
+    }
+    return failing === this.clients.length ? 'unreachable' : 'connecting';
+  }
+
   close(): void {
     for (const c of this.clients) c.client.close();
     this.clients = [];

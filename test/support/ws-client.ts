@@ -15,6 +15,10 @@ export interface ConnectOptions {
   protocols?: string | string[];
   /** Rejects (and terminates) when neither open nor closed by then. Default 10 s. */
   timeoutMs?: number;
+  /** wss://: CA certificate(s) to trust (e.g. a self-signed server certificate). */
+  ca?: string | Buffer;
+  /** wss://: false accepts any server certificate; default true (verify). */
+  rejectUnauthorized?: boolean;
 }
 
 export interface CloseInfo {
@@ -72,6 +76,8 @@ export class TestWsClient {
     const wsOpts: WebSocket.ClientOptions = { handshakeTimeout: opts.timeoutMs ?? 10_000 };
     if (opts.headers) wsOpts.headers = opts.headers;
     if (opts.localAddress) wsOpts.localAddress = opts.localAddress;
+    if (opts.ca !== undefined) wsOpts.ca = opts.ca;
+    if (opts.rejectUnauthorized !== undefined) wsOpts.rejectUnauthorized = opts.rejectUnauthorized;
     this.ws = opts.protocols !== undefined ? new WebSocket(url, opts.protocols, wsOpts) : new WebSocket(url, wsOpts);
     this.closed = new Promise<CloseInfo>((resolve) => this.closeWaiters.push(resolve));
 

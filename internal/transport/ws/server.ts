@@ -87,10 +87,37 @@ export class WsTransport<S> {
     return this.listenSocket !== null;
   }
 
+  /** True when the transport serves wss:// (a certificate and key are configured). */
+  get tls(): boolean {
+    return (this.settings.tlsCertFile ?? '') !== '' && (this.settings.tlsKeyFile ?? '') !== '';
+  }
+
+  /** A plain App, or an SSLApp over the configured PEM files (throws when they do not load). */
+  private createApp(): TemplatedApp {
+    const cert = this.settings.tlsCertFile ?? '';
+    const key = this.settings.tlsKeyFile ?? '';
+    if (cert === '' || key === '') return uws.App();
+    if (typeof uws.SSLApp !== 'function') throw new Error('WebSocket TLS needs the native uWebSockets.js build (SSLApp is missing)');
+    try {
+      return uws.SSLApp({ cert_file_name: cert, key_file_name: key });
+    } catch (e) {
+      // uWS says only "App construction failed": name the files.
+      throw new Error(
+        `cannot serve wss://: the certificate ${cert} and key ${key} do not load as a PEM certificate and its matching unencrypted private key (${e instanceof Error ? e.message : String(e)})`,
+        { cause: e },
+      );
+    }
+  }
+
   /** Listens; resolves with the bound port. */
   listen(): Promise<number> {
     const s = this.settings;
-    const app: TemplatedApp = uws.App();
+    let app: TemplatedApp;
+    try {
+      app = this.createApp();
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
     app.ws<UserData<S>>(s.path, {
       maxPayloadLength: Math.max(s.maxPayloadBytes * 2, s.maxPayloadBytes + 1024 * 1024),
       maxBackpressure: s.maxBackpressureBytes * 2 + s.maxPayloadBytes,
@@ -115,7 +142,7 @@ export class WsTransport<S> {
     return new Promise((resolve, reject) => {
       app.listen(s.host, s.port, (ls) => {
         if (ls === false) {
-          reject(new Error(`cannot listen for WebSocket on ${s.host}:${s.port}`));
+          reject(new Error(`cannot listen for WebSocket${this.tls ? ' (wss)' : ''} on ${s.host}:${s.port}`));
           return;
         }
         this.listenSocket = ls;

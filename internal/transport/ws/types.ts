@@ -47,6 +47,9 @@ export interface WsTransportSettings {
   readonly idleTimeoutMs: number;
   readonly maxBackpressureBytes: number;
   readonly maxConnections: number;
+  /** PEM certificate (chain) and private key: serve wss:// (uWS SSLApp). Absent or '' = plain ws://. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
   readonly closeCodes: { readonly tooBig: number; readonly idle: number; readonly slow: number };
   readonly closeReasons: { readonly tooBig: string; readonly idle: string; readonly slow: string };
 }
