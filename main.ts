@@ -17,6 +17,7 @@ import { AdminServer, json } from './internal/observability/admin';
 import { createLogger } from './internal/observability/logger';
 import { readiness, upstreamState } from './internal/observability/readiness';
 import type { Readiness } from './internal/observability/readiness';
+import { dashboardHandler } from './internal/observability/dashboard';
 import { createMetrics } from './internal/observability/metrics';
 import { StatsReporter } from './internal/observability/reporter';
 import { buildStats } from './internal/observability/snapshot';
@@ -233,6 +234,7 @@ async function main(): Promise<void> {
   };
   admin.route('GET', '/stats', async () => json(200, await buildStats(sources)));
   admin.route('GET', '/metrics', createMetrics(sources).handler);
+  admin.route('GET', '/dashboard', dashboardHandler());
   const reporter = config.app.statsIntervalSec > 0 ? new StatsReporter(sources, config.app.statsIntervalSec * 1000, log) : null;
 
   gateway.start();
