@@ -167,6 +167,7 @@ export class Gateway implements WsHandler<Attempt> {
     const s = attempt;
     s.ended = true;
     s.queue.length = 0;
+    this.d.stats.disconnects.set(code, (this.d.stats.disconnects.get(code) ?? 0) + 1);
     this.d.registry.unregister(s);
     if (s.expireAt !== 0) this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
     this.forgetPresence(s);

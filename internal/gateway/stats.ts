@@ -3,6 +3,8 @@ export class GatewayStats {
   connectsAccepted = 0;
   /** Refused connect requests by close code (4000, 4001, 4003, 4401, 4503). */
   readonly connectsRejected = new Map<number, number>();
+  /** Connections that ended (any side), by close code. */
+  readonly disconnects = new Map<number, number>();
   /** Connections closed by the gateway, by close code. */
   readonly closedByGateway = new Map<number, number>();
   /** Client messages received (every frame after auth, pings included). */

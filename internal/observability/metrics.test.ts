@@ -131,6 +131,8 @@ describe('createMetrics', () => {
     GatewayStats.bump(stats.connectsRejected, 4401, 2);
     GatewayStats.bump(stats.connectsRejected, 4503);
     GatewayStats.bump(stats.closedByGateway, 4002, 4);
+    GatewayStats.bump(stats.disconnects, 4002, 4);
+    GatewayStats.bump(stats.disconnects, 1000, 2);
     GatewayStats.bump(stats.acks, 0, 28);
     GatewayStats.bump(stats.acks, 4290, 3);
     stats.pushes.set('PushToUser', 6);
@@ -156,6 +158,8 @@ describe('createMetrics', () => {
       'ima_auth_total{result="4401"}': 2,
       'ima_auth_total{result="4503"}': 1,
       'ima_disconnects_total{code="4002"}': 4,
+      'ima_disconnects_total{code="1000"}': 2,
+      'ima_gateway_closes_total{code="4002"}': 4,
       'ima_acks_total{code="0"}': 28,
       'ima_acks_total{code="4290"}': 3,
       'ima_pushes_total{method="PushToUser"}': 6,

@@ -49,6 +49,8 @@ export interface StatsDocument {
   readonly pushErrors: Record<string, number>;
   readonly kicks: number;
   readonly closedByGateway: Record<string, number>;
+  /** Connections that ended, by close code, whoever closed them. */
+  readonly disconnects: Record<string, number>;
   readonly slowConsumers: number;
   readonly auth: { readonly accepted: number; readonly rejected: Record<string, number> };
   readonly tokenCache: { hits: number; misses: number; coalesced: number; invalidations: number; size: number };
@@ -91,6 +93,7 @@ export async function buildStats(s: StatsSources, now: number = Date.now()): Pro
     pushErrors: record(st.pushErrors),
     kicks: st.kicks,
     closedByGateway: record(st.closedByGateway),
+    disconnects: record(st.disconnects),
     slowConsumers: s.slowConsumers(),
     auth: { accepted: st.connectsAccepted, rejected: record(st.connectsRejected) },
     tokenCache: s.tokenCache(),
