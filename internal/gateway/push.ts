@@ -149,7 +149,7 @@ export class PushService implements GatewayApi {
     return prepared.ok ? null : prepared.error;
   }
 
-  private prepare(req: PushRequestOutput): Result<{ frame: string; filter: DeliveryFilter | undefined }, ApiError> {
+  private prepare(req: PushRequestOutput): Result<{ frame: Buffer; filter: DeliveryFilter | undefined }, ApiError> {
     const msg = checkMessage(req.message);
     if (!msg.ok) return msg;
     const platforms = checkPlatforms('platforms', req.platforms);
@@ -163,15 +163,19 @@ export class PushService implements GatewayApi {
     return ok({ frame: this.encode(msg.value), filter });
   }
 
-  private encode(m: ServerMessageOutput): string {
-    return encodeServerMessage({
+  /**
+   * The frame as UTF-8 bytes, encoded once per call: uWS would otherwise convert a JS string again
+   * for every recipient.
+   */
+  private encode(m: ServerMessageOutput): Buffer {
+    return Buffer.from(encodeServerMessage({
       messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
       type: m.type,
       payload: m.payload,
       timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
       replyTo: m.replyTo,
       metadata: m.metadata,
-    });
+    }));
   }
 
   private checkUsers(userIds: readonly string[]): Result<string[], ApiError> {

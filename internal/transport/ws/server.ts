@@ -28,8 +28,10 @@ class UwsSocket<S> implements TransportSocket {
   send(frame: string | Uint8Array): boolean {
     const ws = this.ws;
     if (ws === null || this.ending) return false;
+    // 1 = written, 0 = written but buffered (backpressure), 2 = dropped (over uWS's own limit);
+    // the buffered amount is only read when uWS reports backpressure
     const status = ws.send(frame, false, false);
-    if (status === 2 || ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes) {
+    if (status === 2 || (status === 0 && ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes)) {
       this.owner.slowConsumers++;
       const { slow } = this.owner.settings.closeCodes;
       this.end(slow, this.owner.settings.closeReasons.slow);
