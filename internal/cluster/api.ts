@@ -92,30 +92,31 @@ export class ClusterApi implements GatewayApi {
     if (this.forwarded(ctx)) return this.local.Broadcast(req, ctx);
     const l = await this.local.Broadcast(req, ctx);
     if (!l.ok) return l;
-    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
-    const results = await Promise.all(others.map((i) => this.peers.call<BroadcastResponse>(i.address, 'Broadcast', req, this.passThrough(ctx))));
+    const answers = await this.toOthers<BroadcastResponse>('Broadcast', req, ctx);
     let delivered = Number(l.value.delivered ?? 0);
-    let instances = 1;
-    results.forEach((r, idx) => {
-      if (r.ok) {
-        delivered += Number(r.value.delivered ?? 0);
-        instances++;
-      } else {
-        this.log.warn({ instanceId: others[idx]?.instanceId, code: r.error.code, error: r.error.message }, 'forwarded Broadcast failed');
-      }
-    });
-    return ok({ success: true, delivered, instances });
+    for (const r of answers) delivered += Number(r.delivered ?? 0);
+    return ok({ success: true, delivered, instances: 1 + answers.length });
   }
 
   async KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
     if (this.forwarded(ctx)) return this.local.KickUser(req, ctx);
     const l = await this.local.KickUser(req, ctx);
     if (!l.ok) return l;
-    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
-    const results = await Promise.all(others.map((i) => this.peers.call<KickUserResponse>(i.address, 'KickUser', req, this.passThrough(ctx))));
     let kicked = l.value.kicked ?? 0;
-    for (const r of results) if (r.ok) kicked += r.value.kicked ?? 0;
+    for (const r of await this.toOthers<KickUserResponse>('KickUser', req, ctx)) kicked += r.kicked ?? 0;
     return ok({ success: true, kicked });
+  }
+
+  /** Sends the call to every other live instance at once; the answers of those that succeeded. */
+  private async toOthers<Res>(method: 'Broadcast' | 'KickUser', req: unknown, ctx: CallContext): Promise<Res[]> {
+    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
+    const results = await Promise.all(others.map((i) => this.peers.call<Res>(i.address, method, req, this.passThrough(ctx))));
+    const answers: Res[] = [];
+    results.forEach((r, idx) => {
+      if (r.ok) answers.push(r.value);
+      else this.log.warn({ instanceId: others[idx]?.instanceId, code: r.error.code, error: r.error.message }, `forwarded ${method} failed`);
+    });
+    return answers;
   }
 
   GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {

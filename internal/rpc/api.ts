@@ -108,8 +108,9 @@ export function httpStatusOf(code: grpc.status): number {
     case grpc.status.PERMISSION_DENIED:
       return 403;
     case grpc.status.NOT_FOUND:
+      return 404;
     case grpc.status.UNIMPLEMENTED:
-      return code === grpc.status.UNIMPLEMENTED ? 501 : 404;
+      return 501;
     case grpc.status.ALREADY_EXISTS:
     case grpc.status.ABORTED:
       return 409;
