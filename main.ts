@@ -7,7 +7,7 @@ import type * as grpc from '@grpc/grpc-js';
  */
 import { ConnectionManager } from './internal/connection/manager';
 import { formatIssue, loadConfig, redactedConfig } from './internal/config/load';
-import { buildBusinessClients, buildTokenVerifier, gatewaySettings } from './internal/gateway/build';
+import { UPSTREAM_INTERFACES, buildBusinessClients, buildRegistry, buildTokenVerifier, gatewaySettings, upstreamSource } from './internal/gateway/build';
 import { Gateway } from './internal/gateway/gateway';
 import { PushService } from './internal/gateway/push';
 import type { Session } from './internal/gateway/session';
@@ -36,7 +36,9 @@ import { createJsonApiHandler } from './internal/rpc/json-api';
 import { loadProto } from './internal/rpc/proto';
 import { PushStreamClient } from './internal/rpc/push-stream';
 import { GrpcServer } from './internal/rpc/server';
-import { UpstreamPool, parseAddressList } from './internal/rpc/upstream';
+import { UpstreamPool } from './internal/rpc/upstream';
+import type { ServiceRef } from './internal/discovery/types';
+import { GATEWAY_METHODS } from './internal/rpc/api';
 import { uwsIsNative } from './internal/transport/ws/native';
 import { WsTransport } from './internal/transport/ws/server';
 import { IdGenerator, generateInstanceId } from './pkg/ids';
@@ -71,6 +73,19 @@ async function main(): Promise<void> {
   const ids = new IdGenerator();
   const { verifier, provider, pool: mucPool } = buildTokenVerifier(config, config.app.name);
   const business = buildBusinessClients(config);
+  // upstream providers: a static address list wins; otherwise Nacos (when configured) resolves them
+  const { registry: discovery, statics } = buildRegistry(config, log);
+  const unwatch: Array<() => void> = [];
+  const follow = (staticAddress: string, service: ServiceRef, onChange: (addresses: readonly string[]) => void): void => {
+    const source = upstreamSource(staticAddress, config) === 'static' ? statics : discovery;
+    unwatch.push(source.watch(service, onChange));
+  };
+  const cm = config.client;
+  if (mucPool !== null) follow(cm.muc.address, { interfaceName: UPSTREAM_INTERFACES.muc, version: cm.muc.version, group: cm.muc.group }, (a) => mucPool.setAddresses(a));
+  const businessPool = business.pool;
+  if (businessPool !== null) {
+    follow(cm.business.address, { interfaceName: UPSTREAM_INTERFACES.business, version: cm.business.version, group: cm.business.group }, (a) => businessPool.setAddresses(a));
+  }
   const se = config.statusEvents;
   const statusEvents =
     se.enabled && business.status !== null
@@ -170,12 +185,13 @@ async function main(): Promise<void> {
     log,
   );
 
-  const pushStreamAddresses = parseAddressList(config.client.pushStream.address);
   const ps = config.client.pushStream;
+  const pushStreamPool =
+    upstreamSource(ps.address, config) !== 'none' ? new UpstreamPool('ServerPushService', loadProto().grpcType.im.gateway.v1.ServerPushService, []) : null;
   const pushStream =
-    pushStreamAddresses.length > 0
+    pushStreamPool !== null
       ? new PushStreamClient(
-          new UpstreamPool('ServerPushService', loadProto().grpcType.im.gateway.v1.ServerPushService, pushStreamAddresses),
+          pushStreamPool,
           { version: ps.version, group: ps.group, appName: config.app.name },
           () => ({
             instanceId,
@@ -190,6 +206,13 @@ async function main(): Promise<void> {
         )
       : null;
 
+  if (pushStreamPool !== null && pushStream !== null) {
+    follow(ps.address, { interfaceName: UPSTREAM_INTERFACES.pushStream, version: ps.version, group: ps.group }, (a) => {
+      pushStreamPool.setAddresses(a);
+      pushStream.providersChanged();
+    });
+  }
+
   let draining = false;
   const admin = new AdminServer(config.admin.host, config.admin.port, log);
   admin.route('GET', '/healthz', () => json(200, { status: 'ok', instanceId }));
@@ -202,6 +225,7 @@ async function main(): Promise<void> {
       grpcListening: grpcServer.port > 0,
       draining,
       redis: membership === null ? 'not configured' : membership.state,
+      registry: discovery.registrationState(),
       upstreams: Object.fromEntries(upstreamPools.map(([name, pool]) => [name, upstreamState(pool.probe())])),
     });
   admin.route('GET', '/readyz', () => {
@@ -220,6 +244,7 @@ async function main(): Promise<void> {
     tokenCache: () => ({ ...verifier.stats, size: verifier.size }),
     statusEvents: () => (statusEvents === null ? null : { ...statusEvents.stats, depth: statusEvents.stats.depth }),
     pushStream: () => (pushStream === null ? null : { state: pushStream.state, ...pushStream.stats }),
+    registry: () => ({ kind: discovery.kind, registration: discovery.registrationState(), lastError: discovery.lastError }),
     redis: () =>
       membership === null
         ? { state: 'not configured', lastError: '', reRegistrations: 0, swept: 0 }
@@ -248,12 +273,24 @@ async function main(): Promise<void> {
   const healthTimer = setInterval(() => grpcServer.setServing(currentReadiness().ready), 1000);
   healthTimer.unref();
   pushStream?.start();
+  if (config.nacos.register) {
+    await discovery.register({
+      service: { interfaceName: GATEWAY_SERVICE, version: config.server.version, group: config.server.group },
+      host: advertise,
+      port: grpcServer.port,
+      application: config.app.name,
+      methods: GATEWAY_METHODS,
+      instanceId,
+      gatewayVersion: VERSION,
+    });
+  }
   log.info(
     {
       appEnv,
       configDir,
       authProvider: provider,
       presence: presenceKind,
+      registry: discovery.kind,
       advertise: `${advertise}:${grpcServer.port}`,
       uwsNative: native,
       ports: { websocket: transport.port, grpc: grpcServer.port, admin: admin.port },
@@ -283,27 +320,30 @@ async function main(): Promise<void> {
     reporter?.stop();
     grpcServer.setServing(false);
     gateway.startDraining();
-    // 2. stop accepting: no new WebSocket connections, no new push API calls
+    // 2. leave the registry, so Dubbo consumers stop choosing this instance
+    await discovery.deregister();
+    // 3. stop accepting: no new WebSocket connections, no new push API calls
     transport.stopAccepting();
     await pushStream?.close();
-    // 3. finish in-flight RPCs (push API calls and client-message forwards)
+    // 4. finish in-flight RPCs (push API calls and client-message forwards)
     const graceMs = config.forward.timeoutMs;
     const grpcClosed = grpcServer.close(graceMs);
     const waitUntil = Date.now() + graceMs;
     while (gateway.inFlight() > 0 && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 20));
     await grpcClosed;
-    // 4. close connections with 1001, spread over the drain window
+    // 5. close connections with 1001, spread over the drain window
     const spreadMs = Math.min(config.app.drainWindowSec * 1000, registry.getConnectionCount());
     await gateway.closeAll(spreadMs);
     gateway.stop();
     await transport.close();
-    // 5. remove this instance's Redis mappings and lease
+    // 6. remove this instance's Redis mappings and lease
     await membership?.stop();
-    // 6. status events of those closes, then release everything
+    // 7. status events of those closes, then release everything
     await statusEvents?.flush(Math.min(2000, graceMs));
     statusEvents?.close();
     peers.close();
-    await Promise.allSettled([verifier.close(), business.forward.close(), presence.close(), admin.close()]);
+    for (const u of unwatch) u();
+    await Promise.allSettled([discovery.close(), verifier.close(), business.forward.close(), presence.close(), admin.close()]);
     if (redisClient !== null) await redisClient.quit().catch(() => redisClient?.disconnect());
     log.info({ uptimeSec: Math.round((Date.now() - startedAt) / 1000) }, 'stopped');
     clearTimeout(hardStop);

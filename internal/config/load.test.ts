@@ -390,7 +390,9 @@ describe('loadConfig: bad values', () => {
     for (const raw of ['localhost', 'http://muc:50052', 'muc:port', 'muc:50052,', 'muc:50052;b:1', 'a b:1']) {
       issueFor(load({ IMA_MUC_ADDR: raw }).r, 'client.muc.address', 'env IMA_MUC_ADDR', /expected a string \(host:port\[,host:port\.\.\.\]\)/);
     }
-    issueFor(load({ IMA_NACOS_ADDR: 'nacos' }).r, 'nacos.address', 'env IMA_NACOS_ADDR', /expected a string \(host:port\)/);
+    issueFor(load({ IMA_NACOS_ADDR: 'nacos' }).r, 'nacos.address', 'env IMA_NACOS_ADDR', /expected a string \(host:port\[,host:port\.\.\.\]\)/);
+    issueFor(load({ IMA_NACOS_ADDR: 'n1:8848,' }).r, 'nacos.address', 'env IMA_NACOS_ADDR', /host:port/);
+    loaded(load({ IMA_NACOS_ADDR: 'n1:8848,[fd00::2]:8848' }).r);
     issueFor(load({ IMA_BUSINESS_ADDR: 'biz' }).r, 'client.business.address', 'env IMA_BUSINESS_ADDR', /host:port/);
     issueFor(load({ IMA_PUSH_STREAM_ADDR: 'x:' }).r, 'client.pushStream.address', 'env IMA_PUSH_STREAM_ADDR', /host:port/);
     issueFor(load({}, { [cfg('client.yml')]: 'client:\n  muc:\n    address: nope\n' }).r, 'client.muc.address', cfg('client.yml'), /host:port/);

@@ -60,8 +60,8 @@ function enm<const V extends string>(values: readonly V[], d: NoInfer<V>, doc: s
 const list = (d: readonly string[], doc: string, values?: readonly string[]): ListField =>
   values === undefined ? { kind: 'list', default: d, doc } : { kind: 'list', default: d, doc, values };
 
-const HOST_PORT = /^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$/;
-const HOST_PORT_DOC = 'host:port';
+/** host:port or [ipv6]:port, comma-separated. */
+const LIST_OF_HOST_PORT_V6 = /^(?:[A-Za-z0-9._-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})(?:,(?:[A-Za-z0-9._-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}))*$/;
 const LIST_OF_HOST_PORT = /^([A-Za-z0-9._-]+:\d{1,5})(,[A-Za-z0-9._-]+:\d{1,5})*$/;
 const PORT_MAX = 65535;
 const DAY_SEC = 86_400;
@@ -188,9 +188,17 @@ export const schema = {
     },
   },
   nacos: {
-    address: str('', 'Nacos server host:port; empty = no registry', { env: 'IMA_NACOS_ADDR', pattern: HOST_PORT, patternDoc: HOST_PORT_DOC }),
-    namespace: str('public', 'Nacos namespace'),
-    group: str('DEFAULT_GROUP', 'Nacos group'),
+    address: str('', 'Nacos server host:port (comma-separated for a cluster); empty = no registry, static upstream addresses', {
+      env: 'IMA_NACOS_ADDR',
+      pattern: LIST_OF_HOST_PORT_V6,
+      patternDoc: 'host:port[,host:port...]',
+    }),
+    namespace: str('public', 'Nacos namespace (id) of every service we publish or resolve', { env: 'IMA_NACOS_NAMESPACE' }),
+    group: str('DEFAULT_GROUP', 'Nacos group of every service we publish or resolve (Dubbo default DEFAULT_GROUP)', { env: 'IMA_NACOS_GROUP' }),
+    username: str('', 'Nacos user when Nacos auth is on', { env: 'IMA_NACOS_USERNAME' }),
+    password: str('', 'Nacos password when Nacos auth is on', { env: 'IMA_NACOS_PASSWORD', secret: true }),
+    register: bool(true, 'publish this instance\'s IMAGatewayService in Nacos (false = resolve upstreams only)'),
+    deregisterTimeoutMs: int(3000, 100, 60_000, 'how long shutdown waits for Nacos to confirm deregistration'),
   },
   redis: {
     url: str('', 'Redis URL (redis://host:port/db); empty = single instance, in memory', { env: 'IMA_REDIS_URL', secret: true }),

@@ -13,8 +13,52 @@ import { BreakerBusinessClient, GrpcBusinessClient, UnconfiguredBusinessClient }
 import type { BusinessClient } from '../rpc/business';
 import { CircuitBreaker } from '../../pkg/circuit-breaker';
 import type { GatewaySettings } from './gateway';
+import { NacosRegistry } from '../discovery/nacos';
+import { StaticRegistry } from '../discovery/static';
+import type { Registry } from '../discovery/types';
+import type { Logger } from '../observability/logger';
 
 /** Factories used by main.ts: each takes exactly its config slice. */
+
+/** The Dubbo services the gateway calls, as providers register them (interface = proto service name). */
+export const UPSTREAM_INTERFACES = {
+  muc: 'im.gateway.v1.MUCService',
+  business: 'im.gateway.v1.BusinessMessageService',
+  pushStream: 'im.gateway.v1.ServerPushService',
+} as const;
+
+/**
+ * Where an upstream's providers come from: its static address list when one is configured (it
+ * wins), else Nacos when Nacos is configured, else nowhere.
+ */
+export function upstreamSource(staticAddress: string, config: Pick<Config, 'nacos'>): 'static' | 'nacos' | 'none' {
+  if (parseAddressList(staticAddress).length > 0) return 'static';
+  return config.nacos.address !== '' ? 'nacos' : 'none';
+}
+
+/** The registry of this process: Nacos when configured, else the static addresses. */
+export function buildRegistry(config: Config, log: Logger): { registry: Registry; statics: StaticRegistry } {
+  const statics = new StaticRegistry(
+    new Map([
+      [UPSTREAM_INTERFACES.muc, parseAddressList(config.client.muc.address)],
+      [UPSTREAM_INTERFACES.business, parseAddressList(config.client.business.address)],
+      [UPSTREAM_INTERFACES.pushStream, parseAddressList(config.client.pushStream.address)],
+    ]),
+  );
+  const kind: 'static' | 'nacos' = config.nacos.address === '' ? 'static' : 'nacos';
+  switch (kind) {
+    case 'static':
+      return { registry: statics, statics };
+    case 'nacos': {
+      const n = config.nacos;
+      const registry = new NacosRegistry(
+        { address: n.address, namespace: n.namespace, group: n.group, username: n.username, password: n.password, deregisterTimeoutMs: n.deregisterTimeoutMs },
+        log.child({ component: 'discovery' }),
+      );
+      return { registry, statics };
+    }
+  }
+}
 
 export function buildTokenVerifier(config: Config, instanceAppName: string): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt'; pool: UpstreamPool<grpc.Client> | null } {
   const provider = resolveAuthProvider(config);
@@ -23,7 +67,8 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
   switch (provider) {
     case 'muc': {
       const { grpcType } = loadProto();
-      const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, parseAddressList(config.client.muc.address));
+      // addresses arrive from the registry (static or Nacos): see main.ts
+      const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, []);
       mucPool = pool;
       const triple: TripleIdentity = { version: config.client.muc.version, group: config.client.muc.group, appName: instanceAppName };
       inner = new MucTokenVerifier(pool, triple, config.auth.timeoutMs);
@@ -57,10 +102,12 @@ export function buildBusinessClients(config: Config): {
   breakerState: () => string;
   pool: UpstreamPool<grpc.Client> | null;
 } {
-  const addresses = parseAddressList(config.client.business.address);
-  if (addresses.length === 0) return { forward: new UnconfiguredBusinessClient(), status: null, breakerState: () => 'not configured', pool: null };
+  if (upstreamSource(config.client.business.address, config) === 'none') {
+    return { forward: new UnconfiguredBusinessClient(), status: null, breakerState: () => 'not configured', pool: null };
+  }
   const { grpcType } = loadProto();
-  const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, addresses);
+  // addresses arrive from the registry (static or Nacos): see main.ts
+  const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, []);
   const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
   const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });
   const raw = new GrpcBusinessClient(pool, triple, config.forward.timeoutMs);

@@ -6,6 +6,8 @@ export interface ReadinessInputs {
   readonly grpcListening: boolean;
   readonly draining: boolean;
   readonly redis: DependencyState;
+  /** This instance's registration in Nacos; 'not configured' without Nacos (or publishing off). */
+  readonly registry: DependencyState;
   /** Upstream services by name (muc, business, pushStream): their probe state. */
   readonly upstreams: Readonly<Record<string, DependencyState>>;
 }
@@ -18,14 +20,16 @@ export interface Readiness {
 }
 
 /**
- * Ready = listening, not draining, and no configured dependency down. A dependency still
- * connecting does not make the instance unready (a fresh channel connects on first use); one
- * that is down does (503), with every check in the body so an operator sees which.
+ * Ready = listening, registered (with Nacos), not draining, and no configured dependency down. A
+ * dependency still connecting does not make the instance unready (a fresh channel connects on
+ * first use); one that is down does (503), with every check in the body so an operator sees
+ * which. Registration counts like listening: until Nacos accepted this instance, no Dubbo consumer
+ * can find it ('starting' while the first attempt runs, 'degraded' while it fails).
  */
 export function readiness(i: ReadinessInputs): Readiness {
   if (i.draining) return { ready: false, status: 'draining', checks: i };
-  if (!i.websocketListening || !i.grpcListening) return { ready: false, status: 'starting', checks: i };
-  const down = i.redis === 'down' || Object.values(i.upstreams).some((s) => s === 'down');
+  if (!i.websocketListening || !i.grpcListening || i.registry === 'connecting') return { ready: false, status: 'starting', checks: i };
+  const down = i.redis === 'down' || i.registry === 'down' || Object.values(i.upstreams).some((s) => s === 'down');
   return down ? { ready: false, status: 'degraded', checks: i } : { ready: true, status: 'ready', checks: i };
 }
 

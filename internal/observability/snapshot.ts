@@ -18,12 +18,20 @@ export interface StatsSources {
   pushStream(): { state: string; connects: number; disconnects: number; commands: number; commandErrors: number; heartbeats: number } | null;
   /** 'not configured' without Redis. */
   redis(): { state: 'up' | 'down' | 'not configured'; lastError: string; reRegistrations: number; swept: number };
+  /** The service registry: static (no publishing) or Nacos, and this instance's registration. */
+  registry?(): RegistryFigures;
   /** The business service circuit breaker ('closed' | 'open' | 'half_open'), or 'not configured'. */
   businessBreaker(): string;
   slowConsumers(): number;
   draining(): boolean;
   /** Other live instances (with Redis), this one included. */
   instances(): Promise<Array<InstanceInfo & { connections?: number; users?: number }>>;
+}
+
+export interface RegistryFigures {
+  readonly kind: 'static' | 'nacos';
+  readonly registration: 'up' | 'down' | 'connecting' | 'not configured';
+  readonly lastError: string;
 }
 
 export interface UpstreamFigures {
@@ -59,6 +67,7 @@ export interface StatsDocument {
   readonly statusEvents: { published: number; sent: number; retried: number; dropped: number; depth: number } | null;
   readonly pushStream: { state: string; connects: number; disconnects: number; commands: number; commandErrors: number; heartbeats: number } | null;
   readonly redis: { state: 'up' | 'down' | 'not configured'; lastError: string; reRegistrations: number; swept: number };
+  readonly registry: RegistryFigures;
   readonly instances: Array<InstanceInfo & { connections?: number; users?: number }>;
 }
 
@@ -102,6 +111,7 @@ export async function buildStats(s: StatsSources, now: number = Date.now()): Pro
     statusEvents: s.statusEvents(),
     pushStream: s.pushStream(),
     redis: s.redis(),
+    registry: s.registry?.() ?? { kind: 'static', registration: 'not configured', lastError: '' },
     instances,
   };
 }

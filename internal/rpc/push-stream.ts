@@ -273,6 +273,17 @@ export class PushStreamClient extends EventEmitter {
     this.reconnectTimer.unref();
   }
 
+  /**
+   * The provider set changed (registry): while waiting to reconnect, try now with a fresh backoff
+   * instead of sleeping out a delay that grew while no provider existed.
+   */
+  providersChanged(): void {
+    if (this.currentState !== 'backoff' || this.reconnectTimer === undefined || this.pool.size === 0) return;
+    clearTimeout(this.reconnectTimer);
+    this.backoff.reset();
+    this.connect();
+  }
+
   private stopHeartbeats(a: Attempt): void {
     if (a.timer !== undefined) {
       clearInterval(a.timer);

@@ -48,3 +48,13 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
   }
   return ports;
 }
+
+/** Whether port can be bound on host right now (not reserved; for tools that derive ports, like Nacos). */
+export async function portIsFree(port: number, host = '0.0.0.0'): Promise<boolean> {
+  return port > 0 && port <= MAX_PORT && !handedOut.has(port) && (await tryListen(port, host)) === port;
+}
+
+/** Marks a port as taken by this process (so freePort does not hand it out). */
+export function reservePort(port: number): void {
+  handedOut.add(port);
+}

@@ -1,0 +1,339 @@
+/**
+ * Interop, end to end with the real things: a Nacos 3 server (Maven Central artifacts, our
+ * launcher), Java Dubbo 3.3 providers of MUCService and BusinessMessageService, a Java Dubbo
+ * consumer of IMAGatewayService, a real Redis and two gateway processes between them, found by
+ * everyone through Nacos only (no static address anywhere).
+ *
+ * The steps run in order and build on each other (one scenario): a client authenticates with a
+ * token the Java MUC issued; its message reaches the Java business service with its identity; the
+ * business service pushes back through Nacos; the Java consumer pushes, broadcasts, queries and
+ * kicks; a gateway stops and leaves Nacos while the consumer keeps working through the other; the
+ * business provider restarts on another port and the gateway follows; without an MUC provider a
+ * new connection gets 4503.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startGateway } from '../support/gateway-process';
+import type { GatewayProcess } from '../support/gateway-process';
+import { freePort } from '../support/ports';
+import { startRedis } from '../support/redis';
+import type { TestRedis } from '../support/redis';
+import { TestWsClient } from '../support/ws-client';
+import { eventually } from '../integration/helpers';
+import { startDubbo, startNacos } from './java-process';
+import type { JavaProcess, JsonLine, NacosServer } from './java-process';
+
+const API_TOKEN = 'interop-api-token-0123456789';
+const MUC_SECRET = 'interop-muc-secret-0123456789';
+const GATEWAY_SERVICE = 'providers:im.gateway.v1.IMAGatewayService::';
+const JAVA_READY_MS = 90_000;
+
+let nacos: NacosServer;
+let redis: TestRedis;
+let muc: JavaProcess;
+let business: JavaProcess;
+let consumer: JavaProcess;
+let gwA: GatewayProcess;
+let gwB: GatewayProcess;
+const extra: JavaProcess[] = [];
+
+interface NacosHost {
+  ip: string;
+  port: number;
+  healthy: boolean;
+  metadata: Record<string, string>;
+}
+
+/**
+ * The instances Nacos holds for a service, from its v3 admin API (the v1 list answers from a cache
+ * that Nacos refreshes only when it pushes to subscribers, so it can lag). Nacos indexes a
+ * registration asynchronously: callers poll. A service Nacos does not know (yet, or any more)
+ * has no instances.
+ */
+async function nacosHosts(serviceName: string): Promise<NacosHost[]> {
+  const q = `serviceName=${encodeURIComponent(serviceName)}&groupName=DEFAULT_GROUP&namespaceId=public`;
+  const r = (await nacos.api(`/v3/admin/ns/instance/list?${q}`)) as { code: number; data: unknown; message?: string };
+  if (r.code === 0 && Array.isArray(r.data)) return r.data as NacosHost[];
+  if (typeof r.data === 'string' && /not found/.test(r.data)) return [];
+  throw new Error(`nacos instance list of ${serviceName}: ${JSON.stringify(r)}`);
+}
+
+async function nacosPorts(serviceName: string): Promise<string> {
+  return (await nacosHosts(serviceName))
+    .map((h) => h.port)
+    .sort()
+    .join();
+}
+
+function gatewayEnv(): Record<string, string> {
+  return {
+    IMA_NACOS_ADDR: nacos.address,
+    IMA_REDIS_URL: redis.url,
+    IMA_API_TOKEN: API_TOKEN,
+    IMA_AUTH_PROVIDER: 'muc',
+    IMA_LOG_LEVEL: 'info',
+  };
+}
+
+function registryLogs(gw: GatewayProcess): string {
+  return gw.logs.filter((l) => /nacos|discovery|regist/i.test(l)).slice(-20).join('\n');
+}
+
+async function ready(gw: GatewayProcess, timeoutMs: number): Promise<void> {
+  let last = '';
+  await eventually(
+    async () => {
+      const r = await fetch(`${gw.adminUrl}/readyz`);
+      last = await r.text();
+      return r.status === 200;
+    },
+    timeoutMs,
+    `gateway ${gw.grpcAddress} ready (last /readyz: ${last})`,
+  ).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last /readyz: ${last}`);
+  });
+}
+
+async function issueToken(userId: string, deviceId: string, platform: string): Promise<string> {
+  const before = muc.lines.length;
+  muc.send({ cmd: 'issue', userId, deviceId, platform, ttlSec: 600 });
+  const reply = await muc.waitFor((l) => l['reply'] === 'issue' && muc.lines.indexOf(l) >= before, 10_000, 'issued token');
+  const token = reply['token'];
+  assert.equal(typeof token, 'string');
+  return token as string;
+}
+
+function ok(reply: JsonLine): Record<string, unknown> {
+  assert.equal(reply['ok'], true, `Dubbo call failed: ${JSON.stringify(reply)}`);
+  return reply['response'] as Record<string, unknown>;
+}
+
+before(async () => {
+  // Nacos and Redis first (everything registers in / resolves from Nacos), then the providers
+  nacos = await startNacos();
+  redis = await startRedis();
+  const [mucPort, bizPort] = [await freePort(), await freePort()];
+  muc = startDubbo('muc', ['--nacos', nacos.address, '--port', String(mucPort), '--secret', MUC_SECRET]);
+  business = startDubbo('business', ['--nacos', nacos.address, '--port', String(bizPort), '--api-token', API_TOKEN]);
+  await Promise.all([muc.ready(JAVA_READY_MS), business.ready(JAVA_READY_MS)]);
+  gwA = await startGateway({ env: { ...gatewayEnv(), IMA_INSTANCE_ID: 'interop-a' } });
+  gwB = await startGateway({ env: { ...gatewayEnv(), IMA_INSTANCE_ID: 'interop-b' } });
+  // ready = registered in Nacos and MUC + business providers resolved from Nacos
+  await Promise.all([ready(gwA, 30_000), ready(gwB, 30_000)]);
+});
+
+after(async () => {
+  await Promise.allSettled([gwA?.stop(), gwB?.stop()]);
+  await Promise.allSettled([consumer?.stop(), muc?.stop(), business?.stop(), ...extra.map((p) => p.stop())]);
+  await Promise.allSettled([nacos?.stop(), redis?.stop()]);
+});
+
+test('both gateways are in Nacos as Dubbo interface-level providers of IMAGatewayService', async () => {
+  const both = [gwA.grpcPort, gwB.grpcPort].sort().join();
+  await eventually(async () => (await nacosPorts(GATEWAY_SERVICE)) === both, 5_000, 'both gateways listed in Nacos').catch(async (e: unknown) => {
+    assert.fail(`${(e as Error).message}: Nacos lists ${JSON.stringify(await nacosHosts(GATEWAY_SERVICE))}; gateway logs:\n${registryLogs(gwA)}\n${registryLogs(gwB)}`);
+  });
+  const hosts = await nacosHosts(GATEWAY_SERVICE);
+  // the address Dubbo registers for its own providers (the first non-loopback IPv4) is ours too
+  const mucHosts = await nacosHosts('providers:im.gateway.v1.MUCService::');
+  for (const h of hosts) {
+    assert.equal(h.ip, mucHosts[0]?.ip);
+    assert.equal(h.healthy, true);
+    const md = h.metadata;
+    assert.equal(md['protocol'], 'tri');
+    assert.equal(md['path'], 'im.gateway.v1.IMAGatewayService');
+    assert.equal(md['interface'], 'im.gateway.v1.IMAGatewayService');
+    assert.equal(md['side'], 'provider');
+    assert.equal(md['category'], 'providers');
+    assert.equal(md['application'], 'ima-gateway');
+    assert.equal(md['methods'], 'broadcast,broadcastAsync,getConnectionStatus,getConnectionStatusAsync,kickUser,kickUserAsync,pushToUser,pushToUserAsync,pushToUsers,pushToUsersAsync');
+    assert.ok(md['release'] && md['timestamp'], 'release and timestamp');
+  }
+  // and the Java providers are there under Dubbo's own naming, which the gateways resolved
+  assert.equal(mucHosts.length, 1);
+  assert.equal((await nacosHosts('providers:im.gateway.v1.BusinessMessageService::')).length, 1);
+  // the unmodified Java consumer finds the gateways through Nacos
+  consumer = startDubbo('consumer', ['--nacos', nacos.address, '--api-token', API_TOKEN]);
+  await consumer.ready(JAVA_READY_MS);
+  // it subscribed to the interface-level service (no application-level mapping exists for us) and sees both gateways
+  let seen: JsonLine = {};
+  await eventually(
+    async () => {
+      seen = await consumer.call('providers', {});
+      return seen['using'] === 'interface' && portsOf(seen['providers']).join() === [gwA.grpcPort, gwB.grpcPort].sort().join();
+    },
+    10_000,
+    'the consumer to list both gateways',
+  ).catch((e: unknown) => assert.fail(`${(e as Error).message}: ${JSON.stringify(seen)}`));
+});
+
+function portsOf(addresses: unknown): number[] {
+  assert.ok(Array.isArray(addresses), JSON.stringify(addresses));
+  return (addresses as unknown[]).map((a) => Number(String(a).split(':').pop())).sort();
+}
+
+let client: TestWsClient;
+
+test('a client authenticates with a token the Java MUC issued', async () => {
+  const token = await issueToken('alice', 'alice-phone', 'ios');
+  client = await TestWsClient.connect(gwA.wsUrl({ token, device_id: 'alice-phone', platform: 'ios' }));
+  const auth = await client.next('auth', 10_000);
+  assert.equal(auth['ok'], true, JSON.stringify(auth));
+  assert.equal(auth['userId'], 'alice');
+  const v = await muc.waitFor((l) => l['event'] === 'validate' && l['userId'] === 'alice', 5_000, 'ValidateToken at the Java MUC');
+  assert.equal(v['valid'], true);
+  assert.equal(v['instanceId'], 'interop-a');
+  // a forged token is refused by the Java MUC: 4401
+  const forged = await TestWsClient.connect(gwA.wsUrl({ token: `${token.slice(0, -4)}AAAA`, device_id: 'x', platform: 'ios' }));
+  const refused = await forged.next('auth', 10_000);
+  assert.equal(refused['ok'], false);
+  assert.equal(refused['code'], 4401);
+  assert.equal((await forged.waitClosed()).code, 4401);
+});
+
+test('a client message reaches the Java business service with the identity of the connection', async () => {
+  client.send({ type: 'chat', id: 'interop-m1', payload: { text: 'hello from alice' } });
+  const ack = await client.next('ack', 10_000);
+  assert.deepEqual(ack, { type: 'ack', id: 'interop-m1', code: 0 });
+  const m = await business.waitFor((l) => l['event'] === 'message' && l['messageId'] === 'interop-m1', 5_000, 'HandleMessage at the Java business service');
+  assert.equal(m['userId'], 'alice');
+  assert.equal(m['deviceId'], 'alice-phone');
+  assert.equal(m['platform'], 'ios');
+  assert.equal(m['instanceId'], 'interop-a');
+  assert.equal(m['type'], 'chat');
+  assert.deepEqual(JSON.parse(Buffer.from(m['payload'] as string, 'base64').toString('utf8')), { text: 'hello from alice' });
+  // the connect was reported to OnConnectionStatus too
+  const st = await business.waitFor(
+    (l) => l['event'] === 'status' && l['userId'] === 'alice' && l['connectionEvent'] === 'CONNECTION_EVENT_CONNECTED',
+    5_000,
+    'OnConnectionStatus CONNECTED at the Java business service',
+  );
+  assert.equal(st['deviceId'], 'alice-phone');
+  assert.equal(st['instanceId'], 'interop-a');
+});
+
+test('the Java business service answers and pushes back through Nacos', async () => {
+  client.send({ type: 'chat', id: 'interop-echo', payload: 'echo:ping' });
+  assert.deepEqual(await client.next('ack', 10_000), { type: 'ack', id: 'interop-echo', code: 0 });
+  const reply = await client.next((f) => f['type'] !== 'ack' && f['replyTo'] === 'interop-echo', 5_000);
+  assert.ok(JSON.stringify(reply).includes('ping'), JSON.stringify(reply));
+
+  client.send({ type: 'chat', id: 'interop-pb', payload: 'pushback:pong' });
+  assert.deepEqual(await client.next('ack', 10_000), { type: 'ack', id: 'interop-pb', code: 0 });
+  const pushed = await client.next((f) => JSON.stringify(f).includes('pong') && f['type'] !== 'ack', 15_000);
+  assert.ok(pushed);
+  const pb = await business.waitFor((l) => l['event'] === 'pushback', 15_000, 'pushback result');
+  assert.equal(pb['delivered'], 1, JSON.stringify(pb));
+});
+
+test('the Java consumer pushes to the client through Nacos, whichever gateway it picks', async () => {
+  const providers = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const payload = Buffer.from(JSON.stringify({ n: i })).toString('base64');
+    const reply = await consumer.call('PushToUser', { userId: 'alice', message: { type: 'notice', payload, messageId: `java-${i}` } });
+    const res = ok(reply);
+    assert.equal(res['delivered'], 1, JSON.stringify(reply));
+    providers.add(String(reply['provider']));
+    const frame = await client.next((f) => f['type'] === 'notice' && f['id'] === `java-${i}`, 5_000);
+    assert.deepEqual(frame['payload'], { n: i });
+  }
+  // every call was served by one of the two gateways
+  for (const p of providers) assert.ok([gwA.grpcPort, gwB.grpcPort].map(String).includes(p.split(':').pop() ?? ''), p);
+
+  const many = ok(await consumer.call('PushToUsers', { userIds: ['alice', 'nobody'], message: { type: 'notice', payload: Buffer.from('"many"').toString('base64') } }));
+  assert.equal(many['delivered'], 1);
+  assert.deepEqual(many['offlineUserIds'], ['nobody']);
+  await client.next((f) => f['type'] === 'notice' && f['payload'] === 'many', 5_000);
+
+  const b = ok(await consumer.call('Broadcast', { message: { type: 'news', payload: Buffer.from('"all"').toString('base64') } }));
+  assert.equal(Number(b['delivered']), 1); // int64: a string in proto3 JSON
+  await client.next((f) => f['type'] === 'news', 5_000);
+
+  const st = ok(await consumer.call('GetConnectionStatus', { userIds: ['alice', 'nobody'] }));
+  const statuses = st['statuses'] as Array<Record<string, unknown>>;
+  const alice = statuses.filter((x) => x['userId'] === 'alice');
+  assert.equal(alice.length, 1, JSON.stringify(st));
+  assert.equal(alice[0]?.['online'], true);
+  assert.equal(alice[0]?.['deviceId'], 'alice-phone');
+  assert.equal(alice[0]?.['instanceId'], 'interop-a');
+});
+
+test('KickUser from Java kicks the client (4002)', async () => {
+  const r = ok(await consumer.call('KickUser', { userId: 'alice', reason: 'interop' }));
+  assert.equal(r['kicked'], 1, JSON.stringify(r));
+  const kick = await client.next('kick', 5_000);
+  assert.equal(kick['code'], 4002);
+  assert.equal((await client.waitClosed()).code, 4002);
+});
+
+test('a stopping gateway leaves Nacos and the Java consumer keeps working through the other', async () => {
+  const token = await issueToken('bob', 'bob-pc', 'windows');
+  const bob = await TestWsClient.connect(gwA.wsUrl({ token, device_id: 'bob-pc', platform: 'windows' }));
+  assert.equal((await bob.next('auth', 10_000))['ok'], true);
+  const stopped = await gwB.stop('SIGTERM');
+  assert.equal(stopped.code, 0);
+  // deregistered before it stopped: Nacos lists only A, and Nacos told the consumer
+  await eventually(async () => (await nacosPorts(GATEWAY_SERVICE)) === String(gwA.grpcPort), 2_000, 'Nacos to list only gateway A');
+  await eventually(async () => portsOf((await consumer.call('providers', {}))['providers']).join() === String(gwA.grpcPort), 10_000, 'the consumer to list only gateway A');
+  for (let i = 0; i < 6; i++) {
+    const reply = await consumer.call('PushToUser', { userId: 'bob', message: { type: 'notice', payload: Buffer.from(`${i}`).toString('base64'), messageId: `after-${i}` } });
+    assert.equal(ok(reply)['delivered'], 1, JSON.stringify(reply));
+    assert.equal(String(reply['provider']).split(':').pop(), String(gwA.grpcPort));
+    await bob.next((f) => f['id'] === `after-${i}`, 5_000);
+  }
+  await bob.close();
+});
+
+test('a Java business provider restarting elsewhere is followed by the gateway', async () => {
+  const token = await issueToken('carol', 'carol-tab', 'ipad');
+  const carol = await TestWsClient.connect(gwA.wsUrl({ token, device_id: 'carol-tab', platform: 'ipad' }));
+  assert.equal((await carol.next('auth', 10_000))['ok'], true);
+  await business.stop();
+  // no provider left: messages are answered at once with 2000 (business unavailable)
+  let n = 0;
+  await eventually(
+    async () => {
+      const id = `gap-${n++}`;
+      carol.send({ type: 'chat', id, payload: 1 });
+      const ack = await carol.next((f) => f['id'] === id, 10_000);
+      return ack['code'] === 2000;
+    },
+    30_000,
+    'ack 2000 while no business provider exists',
+  );
+  const port = await freePort();
+  const business2 = startDubbo('business', ['--nacos', nacos.address, '--port', String(port), '--api-token', API_TOKEN]);
+  extra.push(business2);
+  await business2.ready(JAVA_READY_MS);
+  let delivered = '';
+  await eventually(
+    async () => {
+      const id = `after-restart-${n++}`;
+      carol.send({ type: 'chat', id, payload: 2 });
+      const ack = await carol.next((f) => f['id'] === id, 10_000);
+      if (ack['code'] === 0) delivered = id;
+      return ack['code'] === 0;
+    },
+    40_000,
+    'the restarted business provider to be used',
+  );
+  const m = await business2.waitFor((l) => l['event'] === 'message' && l['messageId'] === delivered, 5_000, 'message at the restarted provider');
+  assert.equal(m['userId'], 'carol');
+  await carol.close();
+});
+
+test('without an MUC provider, a new connection is answered 4503', async () => {
+  const token = await issueToken('dave', 'dave-phone', 'android');
+  await muc.stop();
+  await eventually(async () => (await nacosHosts('providers:im.gateway.v1.MUCService::')).length === 0, 20_000, 'MUC gone from Nacos');
+  await eventually(
+    async () => {
+      const c = await TestWsClient.connect(gwA.wsUrl({ token, device_id: 'dave-phone', platform: 'android' }));
+      const auth = await c.next('auth', 10_000);
+      await c.waitClosed().catch(() => undefined);
+      return auth['ok'] === false && auth['code'] === 4503;
+    },
+    30_000,
+    'auth 4503 without an MUC provider',
+  );
+});
