@@ -93,7 +93,7 @@ function rows(res: Results): Row[] {
   const heap = s['memoryPerConnection']?.['heapPerConnection'] as Record<string, unknown> | undefined;
   if (heap) add('memoryPerConnection (heap)', heap, 'bytes of JS heap per idle connection');
   const fan = (s['fanout']?.['variants'] ?? {}) as Record<string, Record<string, unknown>>;
-  for (const [v, o] of Object.entries(fan)) add(`fanout ${v}`, o, 'deliveries/s');
+  for (const [v, o] of Object.entries(fan)) add(`fanout ${v}`, o, v.endsWith('-perServerCpuSec') ? 'deliveries per CPU second of the server process' : 'deliveries/s');
   const pu = s['pushToUser'];
   add('pushToUser', pu);
   const lat = pu?.['latencyMs'] as Record<string, { saturated: { probe: { p50: number; p99: number; p999: number } }; halfPeak: { probe: { p50: number; p99: number; p999: number } } }> | undefined;
@@ -254,6 +254,22 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
   L.push('', '## Goals (ratios measured in this run)', '');
   L.push('| goal | ratio | target | met | figures |', '|---|---:|---|---|---|');
   for (const g of goals) L.push(`| ${g.goal} | ${g.target.includes('ms') ? `${g.ratio ?? '–'} ms` : r2(g.ratio ?? undefined)} | ${g.target} | ${g.met === null ? 'not measured' : g.met ? 'yes' : '**no**'} | ${g.figures} |`);
+  const fan = (res.scenarios['fanout']?.['variants'] ?? {}) as Record<string, Record<string, number>>;
+  const perCpu = Object.entries(fan).filter(([v]) => v.endsWith('-perServerCpuSec'));
+  if (perCpu.length) {
+    L.push('', '## Fan-out cost on the server side (not a goal)', '');
+    L.push(
+      'Deliveries per CPU second of the server process alone (`/proc/<pid>/stat` user + system time over the measured window), i.e. what each server costs per delivery whatever the load generators cost. The wall-clock goals above are bounded by the clients on this machine; this is the comparison of the servers themselves.',
+      '',
+      '| variant | IMA gateway | bare uWS | Socket.IO | ima / bare uWS | ima / Socket.IO |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const [v, o] of perCpu) {
+      const [ima, bare, sio] = [num(o['ima']), num(o['bareUws']), num(o['socketio'])];
+      const ratio = (x: number | undefined, y: number | undefined): string => (x !== undefined && y !== undefined && y > 0 ? r2(x / y) : '–');
+      L.push(`| ${v.replace('-perServerCpuSec', '')} | ${fmt(ima)} | ${fmt(bare)} | ${fmt(sio)} | ${ratio(ima, bare)} | ${ratio(ima, sio)} |`);
+    }
+  }
   if (Object.keys(res.errors).length) {
     L.push('', '## Errors in this run', '');
     for (const [k, v] of Object.entries(res.errors)) L.push(`- ${k}: ${v.split('\n')[0]}`);

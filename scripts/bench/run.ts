@@ -28,6 +28,8 @@ import type { Results } from './report';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const onlyArg = argv.find((a) => a.startsWith('--only'));
+/** `--profile`: the gateway of fanout and pushToUser runs with --cpu-prof; its hottest functions go to docs/bench/profile-<scenario>.md. */
+const PROFILE = argv.includes('--profile');
 const ONLY = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : argv[argv.indexOf(onlyArg) + 1])?.split(',') : undefined;
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
@@ -107,10 +109,10 @@ function track(name: string, child: cp.ChildProcess): Proc {
   return p;
 }
 
-function forkBench(script: string, name: string, env: Record<string, string> = {}, gc = true): Proc {
+function forkBench(script: string, name: string, env: Record<string, string> = {}, gc = true, extraExecArgv: string[] = []): Proc {
   const child = cp.fork(path.join(__dirname, script), [], {
     env: { ...process.env, ...env },
-    execArgv: gc ? ['--expose-gc'] : [],
+    execArgv: [...(gc ? ['--expose-gc'] : []), ...extraExecArgv],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   return track(name, child);
@@ -223,7 +225,7 @@ interface Gateway {
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-bench-'));
 process.on('exit', () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
-async function startGateway(name: string, opts: { maxConnections?: number; env?: Record<string, string> } = {}): Promise<Gateway> {
+async function startGateway(name: string, opts: { maxConnections?: number; env?: Record<string, string>; execArgv?: string[] } = {}): Promise<Gateway> {
   const dir = fs.mkdtempSync(path.join(tmpRoot, 'cfg-'));
   fs.writeFileSync(
     path.join(dir, 'app.yml'),
@@ -262,7 +264,7 @@ async function startGateway(name: string, opts: { maxConnections?: number; env?:
     IMA_KICK_POLICY: 'allow_all',
     IMA_LOG_LEVEL: 'warn',
     ...(opts.env ?? {}),
-  });
+  }, true, opts.execArgv ?? []);
   await waitFor(name, proc, async () => (await httpGet(`http://${HOST}:${g.admin}/readyz`)).status === 200);
   return { proc, ...g };
 }
@@ -381,8 +383,35 @@ async function counts(): Promise<{ received: number; lastRecvAt: number }> {
  * clients have them all (or nothing arrives for 3 s, or timeoutMs); deliveries/s = received over
  * (last frame received - start).
  */
-async function measureDeliveries(label: string, expected: number, send: () => Promise<void>, timeoutMs = 60_000): Promise<{ rate: number; received: number; expected: number; ms: number }> {
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+let clockTicks = 0;
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    clockTicks ||= Number(cp.execSync('getconf CLK_TCK').toString().trim()) || 100;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / clockTicks;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Frames delivered per second of wall time (the load generators share the two cores, so this is
+ * partly a client figure) and, with `serverPid`, per CPU second the server process spent (what the
+ * server itself costs per delivery, whatever the clients cost).
+ */
+async function measureDeliveries(
+  label: string,
+  expected: number,
+  send: () => Promise<void>,
+  timeoutMs = 60_000,
+  serverPid?: number,
+): Promise<{ rate: number; received: number; expected: number; ms: number; perServerCpuSec: number }> {
   await resetCounts();
+  const cpu0 = cpuSeconds(serverPid);
   const start = performance.timeOrigin + performance.now();
   await send();
   const end = Date.now() + timeoutMs;
@@ -397,10 +426,15 @@ async function measureDeliveries(label: string, expected: number, send: () => Pr
       lastChange = Date.now();
     }
   }
+  const cpu = cpuSeconds(serverPid) - cpu0;
   const ms = c.lastRecvAt - start;
   const rate = ms > 0 ? (c.received / ms) * 1000 : 0;
-  log(`${label}: ${c.received}/${expected} frames in ${ms.toFixed(0)} ms = ${fmt(rate)} deliveries/s`);
-  return { rate, received: c.received, expected, ms };
+  const perServerCpuSec = cpu > 0 ? c.received / cpu : NaN;
+  log(
+    `${label}: ${c.received}/${expected} frames in ${ms.toFixed(0)} ms = ${fmt(rate)} deliveries/s` +
+      (Number.isFinite(perServerCpuSec) ? `; server ${cpu.toFixed(2)} CPU s = ${fmt(perServerCpuSec)} deliveries per server CPU second` : ''),
+  );
+  return { rate, received: c.received, expected, ms, perServerCpuSec };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -515,6 +549,60 @@ async function memoryPerConnection(): Promise<Scn> {
   return out;
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+/**
+ * Self time per function of the V8 CPU profile(s) in dir (written by --cpu-prof when the process
+ * exits), the top entries as a markdown table with where each lives (our code, a dependency, V8).
+ */
+function writeProfileSummary(dir: string, outFile: string, what: string): void {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) {
+    log(`profile: no .cpuprofile written in ${dir}`);
+    return;
+  }
+  const self = new Map<string, number>();
+  let total = 0;
+  let idle = 0;
+  for (const f of files) {
+    const prof = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[] };
+    const usPerSample = (prof.endTime - prof.startTime) / Math.max(1, prof.samples.length);
+    for (const n of prof.nodes) {
+      const us = (n.hitCount ?? 0) * usPerSample;
+      if (us === 0) continue;
+      const cf = n.callFrame;
+      if (cf.functionName === '(idle)') {
+        idle += us;
+        continue;
+      }
+      const where = cf.url === '' ? 'V8 / native' : cf.url.includes('/node_modules/') ? cf.url.slice(cf.url.lastIndexOf('/node_modules/') + 14) : cf.url.startsWith('node:') ? cf.url : path.relative(ROOT, cf.url.replace(/^file:\/\//, ''));
+      const key = `${cf.functionName || '(anonymous)'}\t${where}${cf.url === '' ? '' : `:${cf.lineNumber + 1}`}`;
+      self.set(key, (self.get(key) ?? 0) + us);
+      total += us;
+    }
+  }
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  const L = [
+    `# CPU profile: ${what}`,
+    '',
+    `Written by \`npm run bench -- --only <scenario> --profile\` (V8 \`--cpu-prof\` of the gateway process over the whole scenario, connecting included). Busy time ${(total / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s. Self time per function, busy time only:`,
+    '',
+    '| self % | self ms | function | where |',
+    '|---:|---:|---|---|',
+    ...top.map(([k, us]) => {
+      const [fn, where] = k.split('\t');
+      return `| ${((us / total) * 100).toFixed(1)} | ${(us / 1000).toFixed(0)} | \`${fn}\` | ${where} |`;
+    }),
+    '',
+  ];
+  fs.writeFileSync(path.join(ROOT, outFile), L.join('\n'));
+  log(`profile: ${outFile} (${files.length} profile file(s))`);
+}
+
 async function fanout(): Promise<Scn> {
   const n = P.fanout.connections;
   const sizes = [100, 4096];
@@ -523,18 +611,26 @@ async function fanout(): Promise<Scn> {
     (variants[v] ??= {})[k] = x;
   };
   const usersOf = Math.ceil(n / 10); // 10 devices per user
+  const profDir = fs.mkdtempSync(path.join(tmpRoot, 'prof-'));
   {
-    const g = await startGateway('gateway');
+    const g = await startGateway('gateway', PROFILE ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {});
     const api = gatewayApi(`${HOST}:${g.grpc}`);
     try {
       await connectAll('fanout ima', 'ws', [g.ws], n, { users: usersOf, userPrefix: 'f', concurrency: 200 });
       for (const size of sizes) {
         const m = P.fanout.messages[size] as number;
         const payload = Buffer.from(benchPayload(size));
-        const b = await measureDeliveries(`fanout ima Broadcast ${size} B`, n * m, async () => {
-          for (let i = 0; i < m; i++) await api.call('Broadcast', { message: { type: 'bench', payload } });
-        });
+        const b = await measureDeliveries(
+          `fanout ima Broadcast ${size} B`,
+          n * m,
+          async () => {
+            for (let i = 0; i < m; i++) await api.call('Broadcast', { message: { type: 'bench', payload } });
+          },
+          60_000,
+          g.proc.child.pid,
+        );
         set(`broadcast-${size}B`, 'ima', b.rate);
+        set(`broadcast-${size}B-perServerCpuSec`, 'ima', b.perServerCpuSec);
         const userIds = Array.from({ length: usersOf }, (_, i) => `f${i}`);
         const batches: string[][] = [];
         for (let i = 0; i < userIds.length; i += 1000) batches.push(userIds.slice(i, i + 1000));
@@ -546,8 +642,9 @@ async function fanout(): Promise<Scn> {
     } finally {
       api.client.close();
       await closeAllClients();
-      await stop(g.proc);
+      await stop(g.proc, PROFILE ? 10_000 : 2000);
     }
+    if (PROFILE) writeProfileSummary(profDir, 'docs/bench/profile-fanout.md', `fanout (${n} connections, Broadcast and PushToUsers of 100 B and 4 KiB)`);
   }
   for (const [key, script, kind] of [
     ['bareUws', 'uws-server.js', 'ws'],
@@ -559,10 +656,17 @@ async function fanout(): Promise<Scn> {
       for (const size of sizes) {
         const m = P.fanout.messages[size] as number;
         const frame = baselineFrame(size);
-        const r = await measureDeliveries(`fanout ${key} publish ${size} B`, n * m, async () => {
-          await call(b.proc, 'publish', { frame, count: m }, 60_000);
-        });
+        const r = await measureDeliveries(
+          `fanout ${key} publish ${size} B`,
+          n * m,
+          async () => {
+            await call(b.proc, 'publish', { frame, count: m }, 60_000);
+          },
+          60_000,
+          b.proc.child.pid,
+        );
         set(`broadcast-${size}B`, key, r.rate);
+        set(`broadcast-${size}B-perServerCpuSec`, key, r.perServerCpuSec);
       }
     } finally {
       await closeAllClients();
@@ -595,13 +699,15 @@ async function pushToUser(): Promise<Scn> {
     await call(probeProc, 'closeGrpc');
   };
   {
-    const g = await startGateway('gateway');
+    const profDir = fs.mkdtempSync(path.join(tmpRoot, 'prof-'));
+    const g = await startGateway('gateway', PROFILE ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {});
     try {
       await connectAll('pushToUser ima', 'ws', [g.ws], n, { users: n, userPrefix: 'pu', concurrency: 100, nWorkers: 1 });
       await run('ima', `${HOST}:${g.grpc}`, g.ws);
     } finally {
       await closeAllClients();
-      await stop(g.proc);
+      await stop(g.proc, PROFILE ? 10_000 : 2000);
+      if (PROFILE) writeProfileSummary(profDir, 'docs/bench/profile-pushToUser.md', 'pushToUser (unary PushToUser at peak and at half peak, probe running)');
     }
   }
   {
