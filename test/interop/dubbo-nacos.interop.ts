@@ -7,9 +7,10 @@
  * The steps run in order and build on each other (one scenario): a client authenticates with a
  * token the Java MUC issued; its message reaches the Java business service with its identity; the
  * business service pushes back through Nacos; the Java consumer pushes, broadcasts, queries and
- * kicks; a gateway stops and leaves Nacos while the consumer keeps working through the other; the
- * business provider restarts on another port and the gateway follows; without an MUC provider a
- * new connection gets 4503.
+ * kicks, with its bearer token as a Dubbo attachment; a gateway stops and leaves Nacos while the
+ * consumer keeps working through the other; the business provider restarts on another port and the
+ * gateway follows; without an MUC provider a new connection gets 4503; after a Nacos restart the
+ * gateway is registered again.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -258,6 +259,15 @@ test('the Java consumer pushes to the client through Nacos, whichever gateway it
   assert.equal(alice[0]?.['instanceId'], 'interop-a');
 });
 
+test('the bearer token travels as a Dubbo attachment: a wrong or missing one is refused with UNAUTHENTICATED', async () => {
+  for (const apiToken of ['wrong-token', '']) {
+    const r = await consumer.call('GetConnectionStatus', { userIds: ['alice'] }, 15_000, { apiToken });
+    assert.equal(r['ok'], false, JSON.stringify(r));
+    assert.equal(r['code'], 'UNAUTHENTICATED', JSON.stringify(r));
+  }
+  ok(await consumer.call('GetConnectionStatus', { userIds: ['alice'] }));
+});
+
 test('KickUser from Java kicks the client (4002)', async () => {
   const r = ok(await consumer.call('KickUser', { userId: 'alice', reason: 'interop' }));
   assert.equal(r['kicked'], 1, JSON.stringify(r));
@@ -336,4 +346,12 @@ test('without an MUC provider, a new connection is answered 4503', async () => {
     30_000,
     'auth 4503 without an MUC provider',
   );
+});
+
+test('after a Nacos restart (empty, nothing persisted) the gateway is registered again by its heartbeats', async () => {
+  await nacos.restart();
+  await eventually(async () => (await nacosPorts(GATEWAY_SERVICE)) === String(gwA.grpcPort), 30_000, 'gateway A registered again in the new Nacos');
+  const [h] = await nacosHosts(GATEWAY_SERVICE);
+  assert.equal(h?.metadata['protocol'], 'tri');
+  assert.equal(h?.metadata['ima.instanceId'], 'interop-a');
 });

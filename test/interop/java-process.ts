@@ -141,10 +141,10 @@ export class JavaProcess {
     this.child.stdin!.write(`${JSON.stringify(obj)}\n`);
   }
 
-  /** Consumer mode: one request, its reply (matched by id). */
-  async call(method: string, request: unknown, timeoutMs = 15_000): Promise<JsonLine> {
+  /** Consumer mode: one request, its reply (matched by id); `extra` adds fields to the request line (e.g. apiToken). */
+  async call(method: string, request: unknown, timeoutMs = 15_000, extra: Record<string, unknown> = {}): Promise<JsonLine> {
     const id = this.nextId++;
-    this.send({ id, method, request });
+    this.send({ ...extra, id, method, request });
     return this.waitFor((l) => l['id'] === id, timeoutMs, `reply to ${method} #${id}`);
   }
 
@@ -167,6 +167,8 @@ export interface NacosServer {
   /** host:port for IMA_NACOS_ADDR and Dubbo's registry address. */
   readonly address: string;
   readonly process: JavaProcess;
+  /** Stops the server and starts a new one on the same ports with an empty home (nothing kept). */
+  restart(): Promise<void>;
   /** GET on the Nacos HTTP API (path below /nacos), the JSON body whatever the status. */
   api(pathAndQuery: string): Promise<unknown>;
   stop(): Promise<void>;
@@ -190,8 +192,7 @@ async function nacosPort(): Promise<number> {
   throw new Error('no free port set for Nacos');
 }
 
-export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
-  const port = await nacosPort();
+async function launchNacos(port: number, timeoutMs: number): Promise<{ proc: JavaProcess; home: string }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-nacos-'));
   const proc = new JavaProcess(
     'nacos',
@@ -207,11 +208,28 @@ export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
     await proc.stop(5_000);
     throw e;
   }
+  return { proc, home };
+}
+
+export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
+  const port = await nacosPort();
+  let { proc, home } = await launchNacos(port, timeoutMs);
   const base = `http://127.0.0.1:${port}/nacos`;
+  const dispose = async (): Promise<void> => {
+    await proc.stop(15_000);
+    if (process.env['IMA_INTEROP_KEEP'] === undefined) fs.rmSync(home, { recursive: true, force: true });
+    else process.stderr.write(`nacos home kept: ${home}\n`);
+  };
   return {
     port,
     address: `127.0.0.1:${port}`,
-    process: proc,
+    get process(): JavaProcess {
+      return proc;
+    },
+    async restart(): Promise<void> {
+      await dispose();
+      ({ proc, home } = await launchNacos(port, timeoutMs));
+    },
     async api(pathAndQuery: string): Promise<unknown> {
       // Nacos answers errors with a JSON body too ({code, message, data}): callers read it
       const r = await fetch(`${base}${pathAndQuery}`);
@@ -222,11 +240,7 @@ export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
         throw new Error(`nacos ${pathAndQuery}: HTTP ${r.status} ${text}`);
       }
     },
-    async stop(): Promise<void> {
-      await proc.stop(15_000);
-      if (process.env['IMA_INTEROP_KEEP'] === undefined) fs.rmSync(home, { recursive: true, force: true });
-      else process.stderr.write(`nacos home kept: ${home}\n`);
-    },
+    stop: dispose,
   };
 }
 

@@ -31,6 +31,8 @@ import org.apache.dubbo.rpc.cluster.ClusterInvoker;
  * in : {"id":1,"method":"PushToUser","request":{...proto3 JSON...}}
  * out: {"id":1,"ok":true,"provider":"127.0.0.1:9090","response":{...}}
  *      {"id":1,"ok":false,"error":"...","code":"UNAVAILABLE"}
+ * in : {"id":1,"method":"GetConnectionStatus","request":{...},"apiToken":"other"} (this call's
+ *      bearer token instead of --api-token; "" sends none)
  * in : {"id":2,"method":"providers"}
  * out: {"id":2,"ok":true,"providers":[...],"migrationStep":"APPLICATION_FIRST",...}
  * </pre>
@@ -66,8 +68,9 @@ final class GatewayConsumer {
       id = req.has("id") ? req.get("id") : JsonNull.INSTANCE;
       String method = req.get("method").getAsString();
       JsonObject request = req.has("request") ? req.getAsJsonObject("request") : new JsonObject();
+      String token = req.has("apiToken") ? req.get("apiToken").getAsString() : apiToken;
       JsonElement rid = id;
-      pool.execute(() -> Out.json(handle(rid, method, request)));
+      pool.execute(() -> Out.json(handle(rid, method, request, token)));
     } catch (RuntimeException e) {
       Out.json(error(id, "bad request line: " + e, "INVALID_ARGUMENT"));
     }
@@ -79,7 +82,7 @@ final class GatewayConsumer {
     pool.awaitTermination(timeoutMs, TimeUnit.MILLISECONDS);
   }
 
-  private JsonObject handle(JsonElement id, String method, JsonObject request) {
+  private JsonObject handle(JsonElement id, String method, JsonObject request, String token) {
     if (method.equals("providers")) {
       return providers(id);
     }
@@ -97,8 +100,10 @@ final class GatewayConsumer {
     }
     ProviderAddressFilter.takeLast();
     try {
-      if (apiToken != null) {
-        RpcContext.getClientAttachment().setAttachment("authorization", "Bearer " + apiToken);
+      if (token != null && !token.isEmpty()) {
+        RpcContext.getClientAttachment().setAttachment("authorization", "Bearer " + token);
+      } else {
+        RpcContext.getClientAttachment().removeAttachment("authorization");
       }
       Message res = call.invoke(gateway, request);
       JsonObject out = new JsonObject();
