@@ -246,5 +246,9 @@ export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
 
 /** A Dubbo process of test/interop/java (mode muc | business | consumer). */
 export function startDubbo(mode: 'muc' | 'business' | 'consumer', args: string[]): JavaProcess {
-  return new JavaProcess(`dubbo-${mode}`, 'dubbo-services', 'ima.interop.dubbo.Main', [mode, ...args], ['-Xms64m', '-Xmx384m']);
+  // the Nacos client keeps caches and logs under user.home (~/nacos): a home of its own, removed at exit
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), `ima-dubbo-${mode}-`));
+  const proc = new JavaProcess(`dubbo-${mode}`, 'dubbo-services', 'ima.interop.dubbo.Main', [mode, ...args], ['-Xms64m', '-Xmx384m', `-Duser.home=${home}`]);
+  void proc.exited.then(() => fs.rmSync(home, { recursive: true, force: true }));
+  return proc;
 }
