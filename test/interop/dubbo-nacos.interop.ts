@@ -19,6 +19,7 @@ import type { GatewayProcess } from '../support/gateway-process';
 import { freePort } from '../support/ports';
 import { startRedis } from '../support/redis';
 import type { TestRedis } from '../support/redis';
+import { TestServerPushService } from '../support/test-services';
 import { TestWsClient } from '../support/ws-client';
 import { eventually } from '../integration/helpers';
 import { startDubbo, startNacos } from './java-process';
@@ -73,6 +74,28 @@ function gatewayEnv(): Record<string, string> {
     IMA_API_TOKEN: API_TOKEN,
     IMA_AUTH_PROVIDER: 'muc',
     IMA_LOG_LEVEL: 'info',
+  };
+}
+
+/**
+ * Registers a provider in Nacos the way a Dubbo provider does (interface-level name, ephemeral,
+ * Triple metadata) through the v1 open API, with heartbeats every 5 s, until the returned
+ * function deregisters it.
+ */
+async function registerByHand(serviceName: string, port: number, iface: string): Promise<() => Promise<void>> {
+  const metadata = { protocol: 'tri', side: 'provider', category: 'providers', application: 'node-test-push', interface: iface, path: iface };
+  const base = `http://${nacos.address}/nacos/v1/ns/instance`;
+  const q = new URLSearchParams({ serviceName, groupName: 'DEFAULT_GROUP', ip: '127.0.0.1', port: String(port), ephemeral: 'true', metadata: JSON.stringify(metadata) });
+  const r = await fetch(`${base}?${q.toString()}`, { method: 'POST' });
+  assert.equal(await r.text(), 'ok');
+  const beat = JSON.stringify({ serviceName: `DEFAULT_GROUP@@${serviceName}`, ip: '127.0.0.1', port, cluster: 'DEFAULT', metadata, scheduled: false });
+  const timer = setInterval(() => {
+    void fetch(`${base}/beat?${new URLSearchParams({ serviceName: `DEFAULT_GROUP@@${serviceName}`, beat }).toString()}`, { method: 'PUT' }).catch(() => undefined);
+  }, 5_000);
+  return async () => {
+    clearInterval(timer);
+    const d = new URLSearchParams({ serviceName, groupName: 'DEFAULT_GROUP', ip: '127.0.0.1', port: String(port), ephemeral: 'true' });
+    await fetch(`${base}?${d.toString()}`, { method: 'DELETE' });
   };
 }
 
@@ -257,6 +280,22 @@ test('the Java consumer pushes to the client through Nacos, whichever gateway it
   assert.equal(alice[0]?.['online'], true);
   assert.equal(alice[0]?.['deviceId'], 'alice-phone');
   assert.equal(alice[0]?.['instanceId'], 'interop-a');
+});
+
+test('a ServerPushService provider appearing in Nacos is found by both gateways, which open the stream and run its commands', async () => {
+  const push = await TestServerPushService.start();
+  const service = 'providers:im.gateway.v1.ServerPushService::';
+  const unregister = await registerByHand(service, push.port, 'im.gateway.v1.ServerPushService');
+  try {
+    // each gateway learns of it from Nacos (UDP push or its 10 s poll) and connects at once
+    await eventually(() => new Set(push.heartbeats.map((h) => h.instanceId)).size === 2, 30_000, 'heartbeats from both gateways on the push stream');
+    assert.deepEqual([...new Set(push.heartbeats.map((h) => h.instanceId))].sort(), ['interop-a', 'interop-b']);
+    assert.ok(push.sendCommand({ commandId: 'c1', push: { userId: 'alice', message: { type: 'cmd', messageId: 'stream-1', payload: Buffer.from('{"v":1}') } } }) >= 1);
+    assert.deepEqual((await client.next((f) => f['id'] === 'stream-1', 10_000))['payload'], { v: 1 });
+  } finally {
+    await unregister();
+    await push.stop();
+  }
 });
 
 test('the bearer token travels as a Dubbo attachment: a wrong or missing one is refused with UNAUTHENTICATED', async () => {
