@@ -69,6 +69,20 @@ async function fresh(): Promise<Harness> {
   return new Harness(server.url);
 }
 
+/** A fresh Redis with stores of two live instances, gw-a and gw-b (leases held); closed afterwards. */
+async function withLeasedPair(fn: (p: { h: Harness; a: RedisPresenceStore; b: RedisPresenceStore }) => Promise<void>): Promise<void> {
+  const h = await fresh();
+  try {
+    const a = h.store('gw-a');
+    const b = h.store('gw-b');
+    await a.refreshLease(lease('a'));
+    await b.refreshLease(lease('b'));
+    await fn({ h, a, b });
+  } finally {
+    await h.close();
+  }
+}
+
 function sorted(entries: readonly PresenceEntry[]): Array<[string, number, string]> {
   return entries.map((e): [string, number, string] => [e.deviceId, e.epoch, e.instanceId]).sort((a, b) => a[1] - b[1]);
 }
@@ -152,12 +166,7 @@ describe('RedisPresenceStore (Redis specific)', () => {
   });
 
   test('entries of an expired instance: hidden by sessions(), purged by register(), never victims or conflicts', async () => {
-    const h = await fresh();
-    try {
-      const a = h.store('gw-a');
-      const b = h.store('gw-b');
-      await a.refreshLease(lease('a'));
-      await b.refreshLease(lease('b'));
+    await withLeasedPair(async ({ a, b }) => {
       const phone = admitted(await b.register(login('u1', 'phone', 'ios', 'gw-b'), ALLOW_ALL));
       const pc = admitted(await a.register(login('u1', 'pc', 'windows', 'gw-a'), ALLOW_ALL));
       admitted(await b.register(login('u2', 'phone', 'ios', 'gw-b'), ALLOW_ALL));
@@ -186,9 +195,7 @@ describe('RedisPresenceStore (Redis specific)', () => {
       const pc2 = admitted(await a.register(login('u2', 'pc', 'windows', 'gw-a'), SINGLE_REJECT));
       assert.deepEqual(pc2.victims, []);
       assert.deepEqual((await admin.hkeys('ima:u:{u2}')).sort(), ['#epoch', 'pc']);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test('a mapping of an instance unknown to <p>instances is an orphan; a newly leased instance is seen at once', async () => {
@@ -278,12 +285,7 @@ describe('RedisPresenceStore (Redis specific)', () => {
   });
 
   test('removeInstanceMappings deletes this instance’s mappings, index and lease, and nothing else', async () => {
-    const h = await fresh();
-    try {
-      const a = h.store('gw-a');
-      const b = h.store('gw-b');
-      await a.refreshLease(lease('a'));
-      await b.refreshLease(lease('b'));
+    await withLeasedPair(async ({ a, b }) => {
       for (let k = 0; k < 4; k++) admitted(await b.register(login(`r${k}`, 'phone', 'ios', 'gw-b'), ALLOW_ALL));
       admitted(await b.register(login('r0', 'tab', 'ipad', 'gw-b'), ALLOW_ALL));
       const pc = admitted(await a.register(login('r0', 'pc', 'windows', 'gw-a'), ALLOW_ALL));
@@ -298,18 +300,11 @@ describe('RedisPresenceStore (Redis specific)', () => {
       assert.equal(await admin.exists('ima:inst:gw-b'), 0);
       assert.equal(await admin.zscore('ima:instances', 'gw-b'), null);
       assert.equal(await admin.sismember('ima:iu:gw-a', 'r0'), 1);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test('reRegister after FLUSHALL writes local mappings back; a newer login elsewhere keeps its place', async () => {
-    const h = await fresh();
-    try {
-      const a = h.store('gw-a');
-      const b = h.store('gw-b');
-      await a.refreshLease(lease('a'));
-      await b.refreshLease(lease('b'));
+    await withLeasedPair(async ({ a, b }) => {
       const phone = admitted(await a.register(login('u1', 'phone', 'ios', 'gw-a'), ALLOW_ALL));
       const web = admitted(await a.register(login('u1', 'web', 'web', 'gw-a'), ALLOW_ALL));
       const pc = admitted(await a.register(login('u2', 'pc', 'windows', 'gw-a'), ALLOW_ALL));
@@ -348,9 +343,7 @@ describe('RedisPresenceStore (Redis specific)', () => {
         sorted(await a.sessions('u9')).find((e) => e[0] === 'tab'),
         ['tab', big + 7, 'gw-b'],
       );
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test('key schema: documented keys and fields only, prefixed, user keys hash-tagged, no TTL on mappings', async () => {

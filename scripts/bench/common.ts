@@ -112,3 +112,16 @@ export const HOST = '127.0.0.1';
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * The baselines' `publish` command: `req.count` times `publishOne(req.frame)`, one per event-loop
+ * turn (as the gateway gets one Broadcast RPC per message).
+ */
+export async function publishEach(req: IpcRequest, publishOne: (frame: string) => void): Promise<void> {
+  const frame = String(req['frame']);
+  const count = Number(req['count']);
+  for (let i = 0; i < count; i++) {
+    publishOne(frame);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}

@@ -259,7 +259,7 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
   if (perCpu.length) {
     L.push('', '## Fan-out cost on the server side (not a goal)', '');
     L.push(
-      'Deliveries per CPU second of the server process alone (`/proc/<pid>/stat` user + system time over the measured window), i.e. what each server costs per delivery whatever the load generators cost. The wall-clock goals above are bounded by the clients on this machine; this is the comparison of the servers themselves.',
+      'Deliveries per CPU second of the server process alone (`/proc/<pid>/stat` user + system time over the measured window), i.e. what each server costs per delivery whatever the load generators cost. The kernel counts CPU time in clock ticks (10 ms), so the short windows of a `--quick` run give only rough figures. The wall-clock goals above are bounded by the clients on this machine; this is the comparison of the servers themselves.',
       '',
       '| variant | IMA gateway | bare uWS | Socket.IO | ima / bare uWS | ima / Socket.IO |',
       '|---|---:|---:|---:|---:|---:|',

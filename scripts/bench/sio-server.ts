@@ -1,7 +1,7 @@
 /** Baseline: Socket.IO 4 (websocket transport only). Fanout = io.emit("m", frame). */
 import * as http from 'node:http';
 import { Server } from 'socket.io';
-import { emit, memorySnapshot, serveIpc } from './common';
+import { emit, memorySnapshot, serveIpc, publishEach } from './common';
 
 const port = Number(process.env['BENCH_PORT']);
 const server = http.createServer();
@@ -15,18 +15,11 @@ io.on('connection', (socket) => {
 });
 server.listen(port, '127.0.0.1', () => emit('ready', { port }));
 
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
 serveIpc({
   mem: () => memorySnapshot(),
   connections: () => open,
   publish: async (req) => {
-    const frame = String(req['frame']);
-    const count = Number(req['count']);
-    for (let i = 0; i < count; i++) {
-      io.emit('m', frame);
-      await tick();
-    }
+    await publishEach(req, (f) => io.emit('m', f));
     return { open };
   },
 });

@@ -4,7 +4,7 @@
  * (handshake + first frame) against both. Fanout = app.publish("all", frame).
  */
 import { uws, uwsIsNative } from '../../internal/transport/ws/native';
-import { emit, memorySnapshot, serveIpc } from './common';
+import { emit, memorySnapshot, serveIpc, publishEach } from './common';
 
 if (!uwsIsNative()) {
   process.stderr.write('bench: uWebSockets.js native binary NOT loaded (slow JS fallback) in the bare uWS baseline: refusing to benchmark\n');
@@ -38,19 +38,12 @@ app.listen('127.0.0.1', port, (token) => {
   emit('ready', { port });
 });
 
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
 serveIpc({
   mem: () => memorySnapshot(),
   connections: () => open,
   /** Publishes `count` frames to every subscriber, one per event-loop turn (as one RPC each). */
   publish: async (req) => {
-    const frame = String(req['frame']);
-    const count = Number(req['count']);
-    for (let i = 0; i < count; i++) {
-      app.publish('all', frame, false);
-      await tick();
-    }
+    await publishEach(req, (f) => app.publish('all', f, false));
     return { open };
   },
 });
