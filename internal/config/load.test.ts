@@ -393,6 +393,17 @@ describe('loadConfig: bad values', () => {
     issueFor(load({ IMA_NACOS_ADDR: 'nacos' }).r, 'nacos.address', 'env IMA_NACOS_ADDR', /expected a string \(host:port\[,host:port\.\.\.\]\)/);
     issueFor(load({ IMA_NACOS_ADDR: 'n1:8848,' }).r, 'nacos.address', 'env IMA_NACOS_ADDR', /host:port/);
     loaded(load({ IMA_NACOS_ADDR: 'n1:8848,[fd00::2]:8848' }).r);
+    // (an empty environment variable counts as unset; an empty value in YAML is checked below)
+    for (const raw of ['my group', 'grp/1', 'x'.repeat(129)]) {
+      issueFor(load({ IMA_NACOS_GROUP: raw }).r, 'nacos.group', 'env IMA_NACOS_GROUP', /1 to 128 characters of A-Z a-z 0-9 \. _ : -/);
+      issueFor(load({ IMA_NACOS_NAMESPACE: raw }).r, 'nacos.namespace', 'env IMA_NACOS_NAMESPACE', /1 to 128 characters/);
+    }
+    const named = loaded(load({ IMA_NACOS_GROUP: 'IM_GROUP', IMA_NACOS_NAMESPACE: 'e2b3c1d0-prod' }).r).config.nacos;
+    assert.deepEqual([named.group, named.namespace], ['IM_GROUP', 'e2b3c1d0-prod']);
+    const yaml = load({ IMA_NACOS_ADDR: 'n:8848' }, { [cfg('app.yml')]: 'nacos:\n  group: ""\n  register: maybe\n  deregisterTimeoutMs: 5\n' }).r;
+    issueFor(yaml, 'nacos.group', cfg('app.yml'), /1 to 128 characters/);
+    issueFor(yaml, 'nacos.register', cfg('app.yml'), /true or false/);
+    issueFor(yaml, 'nacos.deregisterTimeoutMs', cfg('app.yml'), /an integer from 100 to 60000/);
     issueFor(load({ IMA_BUSINESS_ADDR: 'biz' }).r, 'client.business.address', 'env IMA_BUSINESS_ADDR', /host:port/);
     issueFor(load({ IMA_PUSH_STREAM_ADDR: 'x:' }).r, 'client.pushStream.address', 'env IMA_PUSH_STREAM_ADDR', /host:port/);
     issueFor(load({}, { [cfg('client.yml')]: 'client:\n  muc:\n    address: nope\n' }).r, 'client.muc.address', cfg('client.yml'), /host:port/);

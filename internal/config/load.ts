@@ -333,6 +333,7 @@ function coerce(f: Field, raw: unknown, fromEnv: boolean): Result<unknown, strin
       let s: unknown = raw;
       if (!fromEnv && (typeof raw === 'number' || typeof raw === 'boolean')) s = String(raw);
       if (typeof s !== 'string') return fail();
+      if (s === '' && f.nonEmpty === true) return fail();
       if (s !== '' && f.pattern !== undefined && !f.pattern.test(s)) return fail();
       return ok(s);
     }

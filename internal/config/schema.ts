@@ -24,6 +24,8 @@ export interface StringField extends FieldBase {
   /** Checked when the value is not empty. */
   readonly pattern?: RegExp;
   readonly patternDoc?: string;
+  /** An empty value is an error (the key has no "off" meaning). */
+  readonly nonEmpty?: boolean;
 }
 export interface BoolField extends FieldBase {
   readonly kind: 'bool';
@@ -60,6 +62,9 @@ function enm<const V extends string>(values: readonly V[], d: NoInfer<V>, doc: s
 const list = (d: readonly string[], doc: string, values?: readonly string[]): ListField =>
   values === undefined ? { kind: 'list', default: d, doc } : { kind: 'list', default: d, doc, values };
 
+/** Nacos namespace ids and group names: what Nacos itself accepts. */
+const NACOS_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+const NACOS_NAME_DOC = '1 to 128 characters of A-Z a-z 0-9 . _ : -';
 /** host:port or [ipv6]:port, comma-separated. */
 const LIST_OF_HOST_PORT_V6 = /^(?:[A-Za-z0-9._-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5})(?:,(?:[A-Za-z0-9._-]+:\d{1,5}|\[[0-9A-Fa-f:.]+\]:\d{1,5}))*$/;
 const LIST_OF_HOST_PORT = /^([A-Za-z0-9._-]+:\d{1,5})(,[A-Za-z0-9._-]+:\d{1,5})*$/;
@@ -193,8 +198,18 @@ export const schema = {
       pattern: LIST_OF_HOST_PORT_V6,
       patternDoc: 'host:port[,host:port...]',
     }),
-    namespace: str('public', 'Nacos namespace (id) of every service we publish or resolve', { env: 'IMA_NACOS_NAMESPACE' }),
-    group: str('DEFAULT_GROUP', 'Nacos group of every service we publish or resolve (Dubbo default DEFAULT_GROUP)', { env: 'IMA_NACOS_GROUP' }),
+    namespace: str('public', 'Nacos namespace (id) of every service we publish or resolve', {
+      env: 'IMA_NACOS_NAMESPACE',
+      nonEmpty: true,
+      pattern: NACOS_NAME,
+      patternDoc: NACOS_NAME_DOC,
+    }),
+    group: str('DEFAULT_GROUP', 'Nacos group of every service we publish or resolve (Dubbo default DEFAULT_GROUP)', {
+      env: 'IMA_NACOS_GROUP',
+      nonEmpty: true,
+      pattern: NACOS_NAME,
+      patternDoc: NACOS_NAME_DOC,
+    }),
     username: str('', 'Nacos user when Nacos auth is on', { env: 'IMA_NACOS_USERNAME' }),
     password: str('', 'Nacos password when Nacos auth is on', { env: 'IMA_NACOS_PASSWORD', secret: true }),
     register: bool(true, 'publish this instance\'s IMAGatewayService in Nacos (false = resolve upstreams only)'),
