@@ -14,6 +14,7 @@ import type { Session } from './internal/gateway/session';
 import { GatewayStats } from './internal/gateway/stats';
 import { StatusEventQueue } from './internal/gateway/status-events';
 import { AdminServer, json } from './internal/observability/admin';
+import { FaultCounter } from './internal/observability/faults';
 import { createLogger } from './internal/observability/logger';
 import { readiness, upstreamState } from './internal/observability/readiness';
 import type { Readiness } from './internal/observability/readiness';
@@ -32,7 +33,7 @@ import { ResilientPresenceStore } from './internal/presence/resilient';
 import type { PresenceEntry, PresenceStore } from './internal/presence/types';
 import { CLOSE_REASON, CloseCode } from './internal/protocol/codes';
 import { CallGuard, GATEWAY_SERVICE } from './internal/rpc/api';
-import { createJsonApiHandler } from './internal/rpc/json-api';
+import { createJsonApiHandler, createJsonApiPreflight } from './internal/rpc/json-api';
 import { loadProto } from './internal/rpc/proto';
 import { PushStreamClient } from './internal/rpc/push-stream';
 import { GrpcServer } from './internal/rpc/server';
@@ -42,7 +43,11 @@ import { GATEWAY_METHODS } from './internal/rpc/api';
 import { uwsIsNative } from './internal/transport/ws/native';
 import { WsTransport } from './internal/transport/ws/server';
 import { IdGenerator, generateInstanceId } from './pkg/ids';
+import { connectionCap, openFileLimit } from './pkg/fd-limit';
 import { advertisedHost } from './pkg/net';
+
+/** Descriptors kept free besides the admin port's connections: gRPC clients, upstream channels, Redis, Nacos, logs. */
+const FD_RESERVE_OTHER = 256;
 
 const VERSION: string = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
   const { config, appEnv, configDir, warnings } = loaded.value;
   const instanceId = config.app.instanceId !== '' ? config.app.instanceId : generateInstanceId();
   const log = createLogger(config.app.logLevel, instanceId);
+  const faults = new FaultCounter(log);
+  faults.installProcessHandlers();
   for (const w of warnings) log.warn(w);
   const native = uwsIsNative();
   if (!native) {
@@ -135,7 +142,7 @@ async function main(): Promise<void> {
     ids,
     stats,
     log,
-    settings: { maxUsersPerCall: config.server.maxUsersPerCall },
+    settings: { maxUsersPerCall: config.server.maxUsersPerCall, maxPayloadBytes: config.server.maxPushPayloadBytes },
   });
   // instances call each other like any client: over TLS (presenting their own certificate, for
   // mTLS) when the gRPC server uses TLS; trusting tlsCaFile, else the instance certificate itself
@@ -163,6 +170,16 @@ async function main(): Promise<void> {
       : null;
 
   const ws = config.websocket;
+  // stay below the descriptor limit: at it, accept() fails in a loop and nothing is reachable
+  const fdLimit = openFileLimit();
+  const fdReserve = config.admin.maxConnections + FD_RESERVE_OTHER;
+  const { cap: maxConnections, limited } = connectionCap(ws.maxConnections, fdLimit, fdReserve);
+  if (limited) {
+    log.warn(
+      { configured: ws.maxConnections, effective: maxConnections, fdLimit, reserve: fdReserve },
+      'websocket.maxConnections capped below the open-file limit (ulimit -n); raise the limit to allow more connections',
+    );
+  }
   const transport = new WsTransport(
     {
       host: ws.host,
@@ -171,18 +188,20 @@ async function main(): Promise<void> {
       maxPayloadBytes: ws.maxPayloadBytes,
       idleTimeoutMs: ws.idleTimeoutSec * 1000,
       maxBackpressureBytes: ws.maxBackpressureBytes,
-      maxConnections: ws.maxConnections,
+      maxConnections,
       tlsCertFile: ws.tlsCertFile,
       tlsKeyFile: ws.tlsKeyFile,
-      closeCodes: { tooBig: CloseCode.MESSAGE_TOO_BIG, idle: CloseCode.HEARTBEAT_TIMEOUT, slow: CloseCode.SLOW_CONSUMER },
+      closeCodes: { tooBig: CloseCode.MESSAGE_TOO_BIG, idle: CloseCode.HEARTBEAT_TIMEOUT, slow: CloseCode.SLOW_CONSUMER, internal: CloseCode.INTERNAL_ERROR },
       closeReasons: {
         tooBig: CLOSE_REASON[CloseCode.MESSAGE_TOO_BIG],
         idle: CLOSE_REASON[CloseCode.HEARTBEAT_TIMEOUT],
         slow: CLOSE_REASON[CloseCode.SLOW_CONSUMER],
+        internal: CLOSE_REASON[CloseCode.INTERNAL_ERROR],
       },
     },
     gateway,
     log,
+    faults,
   );
 
   const ps = config.client.pushStream;
@@ -214,7 +233,12 @@ async function main(): Promise<void> {
   }
 
   let draining = false;
-  const admin = new AdminServer(config.admin.host, config.admin.port, log);
+  const admin = new AdminServer(config.admin.host, config.admin.port, log, {
+    maxConnections: config.admin.maxConnections,
+    requestTimeoutMs: config.admin.requestTimeoutSec * 1000,
+    // a push of maxPushPayloadBytes as base64 in proto3 JSON, with room for the rest of the request
+    maxBodyBytes: Math.max(4 * 1024 * 1024, Math.ceil((config.server.maxPushPayloadBytes * 4) / 3) + 1024 * 1024),
+  });
   admin.route('GET', '/healthz', () => json(200, { status: 'ok', instanceId }));
   const upstreamPools: Array<[string, UpstreamPool<grpc.Client>]> = [];
   if (mucPool !== null) upstreamPools.push(['muc', mucPool]);
@@ -232,7 +256,7 @@ async function main(): Promise<void> {
     const r = currentReadiness();
     return json(r.ready ? 200 : 503, { ...r, instanceId, ...(membership?.lastError ? { redisError: membership.lastError } : {}) });
   });
-  admin.routePrefix('POST', `/${GATEWAY_SERVICE}/`, createJsonApiHandler(api, guard, log));
+  admin.routePrefix('POST', `/${GATEWAY_SERVICE}/`, createJsonApiHandler(api, guard, log), createJsonApiPreflight(guard));
   const sources: StatsSources = {
     instanceId,
     version: VERSION,
@@ -251,6 +275,7 @@ async function main(): Promise<void> {
         : { state: membership.state, lastError: membership.lastError, reRegistrations: membership.reRegistrations, swept: membership.swept },
     businessBreaker: () => business.breakerState(),
     slowConsumers: () => transport.slowConsumers,
+    internalErrors: () => ({ ...faults.counts }),
     draining: () => draining,
     instances: async () =>
       redisStore === null
@@ -293,6 +318,8 @@ async function main(): Promise<void> {
       registry: discovery.kind,
       advertise: `${advertise}:${grpcServer.port}`,
       uwsNative: native,
+      maxConnections,
+      fdLimit,
       ports: { websocket: transport.port, grpc: grpcServer.port, admin: admin.port },
       wsTls: transport.tls,
       grpcTls: grpcServer.tls,

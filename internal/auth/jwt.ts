@@ -191,7 +191,8 @@ export class JwtVerifier implements TokenVerifier {
     const exp = claims['exp'];
     if (exp !== undefined) {
       if (!isNumericDate(exp)) return invalid('invalid exp claim');
-      if (nowSec >= exp + this.skewSec) return invalid('token expired');
+      // close 4003, not 4401: the client should refresh its token, not start over
+      if (nowSec >= exp + this.skewSec) return err({ kind: 'invalid', code: CloseCode.TOKEN_EXPIRED, message: 'token expired' });
     }
     const nbf = claims['nbf'];
     if (nbf !== undefined) {

@@ -26,7 +26,8 @@ export interface Identity {
 
 /**
  * Why a token was not accepted:
- * - `invalid`: the verifier answered that the token is not valid (close 4401);
+ * - `invalid`: the verifier answered that the token is not valid (close 4401; close 4003 when
+ *   `code` is 4003, an expired token: the JWT verifier beyond its clock skew, or an MUC saying so);
  * - `unavailable`: the verifier could not answer (RPC failure, timeout; close 4503).
  * `code` is the MUC's own code when it gave one.
  */

@@ -9,7 +9,7 @@ import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
 import type { Result } from '../../pkg/result';
 import { err, ok } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
-import type { PresenceStore } from '../presence/types';
+import type { PresenceEntry, PresenceStore } from '../presence/types';
 import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
 import type { PeerForwarder } from './forwarder';
 import type { InstanceDirectory, InstanceInfo } from './types';
@@ -63,7 +63,8 @@ export class ClusterApi implements GatewayApi {
     }
     const localCall: Promise<Result<PushResponse, ApiError>> =
       localUsers.length > 0 ? this.local.PushToUsers({ ...req, userId: '', userIds: localUsers }, ctx) : Promise.resolve(ok({ success: true, delivered: 0, offlineUserIds: [] }));
-    const addresses = await this.addresses();
+    // the live instances are only read when some user lives elsewhere (a stalled Redis costs one wait, not two)
+    const addresses = byInstance.size > 0 ? await this.addresses() : new Map<string, string>();
     const remote = [...byInstance].map(async ([instanceId, users]) => {
       const address = addresses.get(instanceId);
       if (address === undefined) return { users, res: null };
@@ -148,19 +149,21 @@ export class ClusterApi implements GatewayApi {
     return out;
   }
 
+  /** The instances holding each user's devices, read in one batch; unreachable presence = this instance (deliver locally at least). */
   private async owners(userIds: readonly string[]): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
     const unique = [...new Set(userIds)];
-    const all = await Promise.all(unique.map((u) => this.presence.sessions(u).catch(() => null)));
-    unique.forEach((u, i) => {
-      const sessions = all[i];
-      if (sessions === null || sessions === undefined) {
-        out.set(u, new Set([this.selfId])); // presence unreachable: at least deliver locally
-        return;
-      }
-      if (sessions.length === 0) return;
-      out.set(u, new Set(sessions.map((s) => s.instanceId)));
-    });
+    let byUser: Map<string, PresenceEntry[]>;
+    try {
+      byUser = await this.presence.sessionsMany(unique);
+    } catch {
+      for (const u of unique) out.set(u, new Set([this.selfId]));
+      return out;
+    }
+    for (const u of unique) {
+      const sessions = byUser.get(u) ?? [];
+      if (sessions.length > 0) out.set(u, new Set(sessions.map((s) => s.instanceId)));
+    }
     return out;
   }
 

@@ -101,7 +101,7 @@ export const schema = {
     idleTimeoutSec: int(60, 5, 3600, 'a connection with no frame for this long is closed with 4004'),
     heartbeatIntervalSec: int(25, 1, 3600, 'ping interval advised to clients in the auth frame (heartbeatIntervalMs)'),
     maxBackpressureBytes: int(1_048_576, 1024, 1024 * 1024 * 1024, 'send buffer limit per connection; over it the connection is closed with 4005'),
-    maxConnections: int(100_000, 1, 10_000_000, 'connections per instance; further upgrades get HTTP 503'),
+    maxConnections: int(100_000, 1, 10_000_000, 'connections per instance (capped at start below the open-file limit); further upgrades get HTTP 503'),
     tlsCertFile: str('', 'PEM certificate (chain): serve wss:// on the WebSocket port (with tlsKeyFile)'),
     tlsKeyFile: str('', 'PEM private key (unencrypted) of websocket.tlsCertFile'),
     rateLimit: {
@@ -147,6 +147,7 @@ export const schema = {
     version: str('', 'Dubbo service version; calls for another version get UNIMPLEMENTED'),
     group: str('', 'Dubbo service group; calls for another group get UNIMPLEMENTED'),
     maxUsersPerCall: int(1000, 1, 1_000_000, 'cap on user_ids in one PushToUsers / GetConnectionStatus call'),
+    maxPushPayloadBytes: int(524_288, 16, 64 * 1024 * 1024, 'largest message.payload of a push API call; larger ones get INVALID_ARGUMENT'),
     tlsCertFile: str('', 'PEM certificate: serve gRPC over TLS (with tlsKeyFile)'),
     tlsKeyFile: str('', 'PEM private key of tlsCertFile'),
     tlsCaFile: str('', 'PEM CA bundle for client certificates (mTLS)'),
@@ -163,6 +164,8 @@ export const schema = {
   admin: {
     host: str('0.0.0.0', 'admin HTTP listen address'),
     port: int(8081, 0, PORT_MAX, 'admin HTTP port: /healthz /readyz /stats /metrics', 'IMA_ADMIN_PORT'),
+    maxConnections: int(256, 4, 100_000, 'open admin HTTP connections; further ones are closed at once (counted in the fd reserve)'),
+    requestTimeoutSec: int(10, 1, 600, 'an admin request whose headers and body have not all arrived by then is answered 408 and closed'),
   },
   client: {
     muc: {

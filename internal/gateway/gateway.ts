@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger';
 import type { PolicySettings, Victim } from '../policy/policy';
 import type { PresenceStore } from '../presence/types';
 import { AckCode, CLOSE_REASON, CloseCode, isPlatform } from '../protocol/codes';
-import { decodeClientFrame, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
+import { decodeClientFrame, peekFrameId, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
 import type { BusinessClient } from '../rpc/business';
 import type { UpstreamError } from '../rpc/upstream';
 import type { TransportSocket, UpgradeInfo, WsHandler } from '../transport/ws/types';
@@ -98,7 +98,8 @@ export class Gateway implements WsHandler<Attempt> {
     this.d.stats.recordUpstream('auth', 'ValidateToken', verified.ok ? 'ok' : verified.error.kind, Date.now() - started);
     if (!verified.ok) {
       const e = verified.error;
-      return e.kind === 'invalid' ? reject(CloseCode.AUTH_FAILED, e.message) : reject(CloseCode.AUTH_UNAVAILABLE, 'auth service unavailable');
+      if (e.kind === 'unavailable') return reject(CloseCode.AUTH_UNAVAILABLE, 'auth service unavailable');
+      return e.code === CloseCode.TOKEN_EXPIRED ? reject(CloseCode.TOKEN_EXPIRED, 'token expired') : reject(CloseCode.AUTH_FAILED, e.message);
     }
     const id = verified.value;
     const now = Date.now();
@@ -139,7 +140,7 @@ export class Gateway implements WsHandler<Attempt> {
   open(attempt: Attempt, socket: TransportSocket): void {
     if (attempt instanceof Rejection) {
       socket.send(encodeAuthFail(attempt.code, attempt.reason));
-      socket.end(attempt.code, attempt.reason.slice(0, 120));
+      socket.end(attempt.code, attempt.reason);
       return;
     }
     const s = attempt;
@@ -194,16 +195,17 @@ export class Gateway implements WsHandler<Attempt> {
 
   // ----- frames -------------------------------------------------------------------------------
 
-  message(attempt: Attempt, data: ArrayBuffer): void {
+  message(attempt: Attempt, data: ArrayBuffer, isBinary: boolean): void {
     if (attempt instanceof Rejection) return;
     const s = attempt;
     if (s.ended) return;
     this.d.stats.messagesIn++;
-    const frame = decodeClientFrame(data);
+    // the rate limit comes before any parsing: a flood costs a bounded peek per frame, no more
     if (!s.bucket.tryTake()) {
-      this.rateLimited(s, frame.kind === 'message' ? frame.id : frame.kind === 'invalid' ? frame.id : undefined);
+      this.rateLimited(s, isBinary ? undefined : peekFrameId(data));
       return;
     }
+    const frame = decodeClientFrame(data, isBinary);
     switch (frame.kind) {
       case 'ping':
         this.count(s.send(encodePong(Date.now())));
@@ -359,7 +361,7 @@ export class Gateway implements WsHandler<Attempt> {
   private closeByGateway(s: Session, code: number, reason: string): void {
     s.closeReason = reason;
     if (s.socket !== null) this.d.stats.closedByGateway.set(code, (this.d.stats.closedByGateway.get(code) ?? 0) + 1);
-    s.close(code, reason.slice(0, 120));
+    s.close(code, reason);
   }
 
   /**

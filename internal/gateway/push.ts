@@ -27,6 +27,8 @@ import type { GatewayStats } from './stats';
 export interface PushSettings {
   /** Cap on user_ids in one PushToUsers / GetConnectionStatus call. */
   readonly maxUsersPerCall: number;
+  /** Largest message.payload a push may carry (bytes). */
+  readonly maxPayloadBytes: number;
 }
 
 export interface PushDeps {
@@ -88,7 +90,7 @@ export class PushService implements GatewayApi {
   }
 
   async Broadcast(req: BroadcastRequestOutput, _ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>> {
-    const msg = checkMessage(req.message);
+    const msg = checkMessage(req.message, this.d.settings.maxPayloadBytes);
     if (!msg.ok) return this.fail('Broadcast', msg.error);
     const platforms = checkPlatforms('platforms', req.platforms);
     if (!platforms.ok) return this.fail('Broadcast', platforms.error);
@@ -122,8 +124,10 @@ export class PushService implements GatewayApi {
     const users = this.checkUsers(req.userIds);
     if (!users.ok) return this.fail('GetConnectionStatus', users.error);
     const statuses: ConnectionStatus[] = [];
+    // one batch for every user: a stalled Redis costs one command timeout, not one per user
+    const byUser = await this.d.presence.sessionsMany(users.value);
     for (const u of users.value) {
-      for (const e of await this.d.presence.sessions(u)) {
+      for (const e of byUser.get(u) ?? []) {
         statuses.push({
           userId: e.userId,
           deviceId: e.deviceId,
@@ -150,7 +154,7 @@ export class PushService implements GatewayApi {
   }
 
   private prepare(req: PushRequestOutput): Result<{ frame: Buffer; filter: DeliveryFilter | undefined }, ApiError> {
-    const msg = checkMessage(req.message);
+    const msg = checkMessage(req.message, this.d.settings.maxPayloadBytes);
     if (!msg.ok) return msg;
     const platforms = checkPlatforms('platforms', req.platforms);
     if (!platforms.ok) return platforms;
@@ -204,8 +208,9 @@ function checkId(field: string, v: string): ApiError | null {
   return null;
 }
 
-function checkMessage(m: ServerMessageOutput | null): Result<ServerMessageOutput, ApiError> {
+function checkMessage(m: ServerMessageOutput | null, maxPayloadBytes: number): Result<ServerMessageOutput, ApiError> {
   if (m === null) return err(invalidArgument('message', 'required'));
+  if (m.payload.byteLength > maxPayloadBytes) return err(invalidArgument('message.payload', `at most ${maxPayloadBytes} bytes (server.maxPushPayloadBytes), got ${m.payload.byteLength}`));
   if (m.type === '') return err(invalidArgument('message.type', 'required'));
   if (m.type.length > MAX_TYPE) return err(invalidArgument('message.type', `at most ${MAX_TYPE} characters`));
   if (m.messageId.length > MAX_ID) return err(invalidArgument('message.message_id', `at most ${MAX_ID} characters`));

@@ -134,6 +134,7 @@ export function createMetrics(sources: StatsSources): { registry: Registry; hand
   counter('ima_kicks_total', 'Connections kicked', [], () => st.kicks);
   counter('ima_disconnects_total', 'Connections that ended, by close code (whoever closed them)', ['code'], () => byLabel('code', st.disconnects));
   counter('ima_gateway_closes_total', 'Connections closed by the gateway, by close code', ['code'], () => byLabel('code', st.closedByGateway));
+  counter('ima_internal_errors_total', 'Errors that escaped their handlers (each a bug, logged with its stack), by kind', ['kind'], () => byLabel('kind', sources.internalErrors?.() ?? {}));
   counter('ima_slow_consumers_total', 'Connections closed because they did not read fast enough', [], () => sources.slowConsumers());
 
   // Messages.

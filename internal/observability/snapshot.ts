@@ -23,6 +23,8 @@ export interface StatsSources {
   /** The business service circuit breaker ('closed' | 'open' | 'half_open'), or 'not configured'. */
   businessBreaker(): string;
   slowConsumers(): number;
+  /** Errors that escaped their handlers (bugs), by kind; see FaultCounter. */
+  internalErrors?(): Record<string, number>;
   draining(): boolean;
   /** Other live instances (with Redis), this one included. */
   instances(): Promise<Array<InstanceInfo & { connections?: number; users?: number }>>;
@@ -60,6 +62,8 @@ export interface StatsDocument {
   /** Connections that ended, by close code, whoever closed them. */
   readonly disconnects: Record<string, number>;
   readonly slowConsumers: number;
+  /** Errors that escaped their handlers (each one a bug, logged with its stack), by kind. */
+  readonly internalErrors: Record<string, number>;
   readonly auth: { readonly accepted: number; readonly rejected: Record<string, number> };
   readonly tokenCache: { hits: number; misses: number; coalesced: number; invalidations: number; size: number };
   readonly upstream: Record<string, UpstreamFigures>;
@@ -104,6 +108,7 @@ export async function buildStats(s: StatsSources, now: number = Date.now()): Pro
     closedByGateway: record(st.closedByGateway),
     disconnects: record(st.disconnects),
     slowConsumers: s.slowConsumers(),
+    internalErrors: s.internalErrors?.() ?? {},
     auth: { accepted: st.connectsAccepted, rejected: record(st.connectsRejected) },
     tokenCache: s.tokenCache(),
     upstream,

@@ -91,6 +91,21 @@ export function presenceContract(name: string, make: () => Promise<ContractFixtu
 
   describe(`PresenceStore contract: ${name}`, () => {
     test(
+      'sessionsMany answers every distinct user asked, in one batch, equal to sessions one by one',
+      withStore(async (store, peer) => {
+        const a = admitted(await store.register(login('m1', 'phone', 'ios', { instanceId: CONTRACT_INSTANCE_B }), ONE_PER_PLATFORM_KICK));
+        admitted(await peer.register(login('m1', 'pc', 'windows', { instanceId: CONTRACT_INSTANCE_B }), ONE_PER_PLATFORM_KICK));
+        admitted(await store.register(login('m2', 'pad', 'ipad', { instanceId: CONTRACT_INSTANCE_B }), ONE_PER_PLATFORM_KICK));
+        const many = await store.sessionsMany(['m1', 'm2', 'nobody', 'm1']);
+        assert.deepEqual([...many.keys()].sort(), ['m1', 'm2', 'nobody']);
+        for (const u of ['m1', 'm2', 'nobody']) assert.deepEqual(byEpoch(many.get(u) ?? []), byEpoch(await store.sessions(u)));
+        assert.equal(many.get('m1')?.length, 2);
+        assert.ok(many.get('m1')?.some((e) => e.epoch === a.epoch));
+        assert.deepEqual(await store.sessionsMany([]), new Map());
+      }),
+    );
+
+    test(
       'a first login is admitted with no victims and recorded with every field',
       withStore(async (store) => {
         const l = login('u1', 'phone', 'ios', { instanceId: CONTRACT_INSTANCE_B, clientIp: '192.0.2.1' });

@@ -41,6 +41,12 @@ export class MemoryPresenceStore implements PresenceStore {
     return devices === undefined ? [] : [...devices.values()];
   }
 
+  async sessionsMany(userIds: readonly string[]): Promise<Map<string, PresenceEntry[]>> {
+    const out = new Map<string, PresenceEntry[]>();
+    for (const u of userIds) if (!out.has(u)) out.set(u, await this.sessions(u));
+    return out;
+  }
+
   async close(): Promise<void> {
     this.users.clear();
   }

@@ -59,6 +59,14 @@ export class ResilientPresenceStore implements PresenceStore {
     }
   }
 
+  async sessionsMany(userIds: readonly string[]): Promise<Map<string, PresenceEntry[]>> {
+    try {
+      return await this.primary.sessionsMany(userIds);
+    } catch {
+      return new Map(userIds.map((u) => [u, this.localSessions(u)]));
+    }
+  }
+
   /** Retries the removals that failed while the store was unreachable. */
   async retryRemovals(): Promise<void> {
     for (const [k, r] of [...this.failedRemovals]) {

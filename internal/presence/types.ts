@@ -32,5 +32,10 @@ export interface PresenceStore {
   unregister(userId: string, deviceId: string, epoch: number): Promise<boolean>;
   /** The user's current logins on every instance. */
   sessions(userId: string): Promise<PresenceEntry[]>;
+  /**
+   * `sessions` of many users in one batch (one round trip to Redis, never one wait per user): a
+   * map with an entry, possibly empty, for every distinct user asked.
+   */
+  sessionsMany(userIds: readonly string[]): Promise<Map<string, PresenceEntry[]>>;
   close(): Promise<void>;
 }

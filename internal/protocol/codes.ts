@@ -47,6 +47,22 @@ export const CLOSE_REASON: Readonly<Record<CloseCode, string>> = {
   4503: 'auth service unavailable',
 };
 
+/** Longest close reason a close frame carries: 125 bytes of payload less the 2-byte code. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * `reason` cut to at most MAX_CLOSE_REASON_BYTES of UTF-8, on a character boundary, so the close
+ * frame stays valid UTF-8 (a client rejects a frame cut mid-character and reports 1006).
+ */
+export function closeReason(reason: string): string {
+  if (reason.length <= MAX_CLOSE_REASON_BYTES / 3) return reason; // fits whatever its characters
+  const bytes = Buffer.from(reason, 'utf8');
+  if (bytes.length <= MAX_CLOSE_REASON_BYTES) return reason;
+  let end = MAX_CLOSE_REASON_BYTES;
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--; // back off continuation bytes
+  return bytes.subarray(0, end).toString('utf8');
+}
+
 /** Platforms accepted in the connect request (SPEC.md section 4). */
 export const PLATFORMS = ['ios', 'android', 'windows', 'macos', 'linux', 'web', 'ipad', 'apad', 'miniweb'] as const;
 export type Platform = (typeof PLATFORMS)[number];

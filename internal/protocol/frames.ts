@@ -10,6 +10,12 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set(['auth', 'ack', 'ping
 export const MAX_ID_LENGTH = 64;
 export const MAX_TYPE_LENGTH = 64;
 export const MAX_METADATA_ENTRIES = 32;
+/**
+ * Deepest JSON nesting a client frame may have, the frame object itself being level 1 (SPEC.md
+ * section 8). Checked by a linear scan before JSON.parse, so no frame can make the parser or the
+ * re-serialisation of its payload recurse deeply.
+ */
+export const MAX_JSON_DEPTH = 64;
 
 export type ClientFrame =
   | { readonly kind: 'ping' }
@@ -33,11 +39,45 @@ function isValidId(v: unknown): v is string {
   return typeof v === 'string' && v.length >= 1 && v.length <= MAX_ID_LENGTH;
 }
 
-/** Decodes one client frame. */
-export function decodeClientFrame(data: ArrayBuffer | Uint8Array): ClientFrame {
+/**
+ * The deepest nesting of objects and arrays in `text`, stopping as soon as it passes `limit`
+ * (strings and their escapes are skipped). Linear in the text, no allocation.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * Decodes one client frame. Never throws: every input gives a frame or an `invalid` with its code.
+ * Binary frames are refused (the protocol is JSON text).
+ */
+export function decodeClientFrame(data: ArrayBuffer | Uint8Array, isBinary = false): ClientFrame {
+  if (isBinary) return invalid(AckCode.MALFORMED, undefined, 'binary frames are not accepted: send JSON text frames');
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    return invalid(AckCode.MALFORMED, undefined, 'frame is not valid UTF-8 JSON');
+  }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) return invalid(AckCode.MALFORMED, peekId(text), `frame nests deeper than ${MAX_JSON_DEPTH} levels`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(decoder.decode(data));
+    parsed = JSON.parse(text);
   } catch {
     return invalid(AckCode.MALFORMED, undefined, 'frame is not valid UTF-8 JSON');
   }
@@ -70,7 +110,31 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array): ClientFrame {
     metadata = md as Record<string, string>;
   }
   const payload = f['payload'];
-  return { kind: 'message', type, id, payloadJson: payload === undefined ? 'null' : JSON.stringify(payload), metadata };
+  let payloadJson: string;
+  try {
+    payloadJson = payload === undefined ? 'null' : JSON.stringify(payload);
+  } catch {
+    return invalid(AckCode.MALFORMED, id, '"payload" cannot be serialised');
+  }
+  return { kind: 'message', type, id, payloadJson, metadata };
+}
+
+/** How far `peekId` looks: a client puts `id` near the start; a bounded look costs nothing. */
+const PEEK_CHARS = 256;
+const PEEK_ID_RE = /"id"\s*:\s*"([^"\\]{1,64})"/;
+
+/**
+ * The frame's `id` when it stands as a plain string within the first characters, without parsing
+ * the frame (a rate-limited or too-deep frame is answered with its id at a bounded cost).
+ */
+export function peekId(text: string): string | undefined {
+  return PEEK_ID_RE.exec(text.length > PEEK_CHARS ? text.slice(0, PEEK_CHARS) : text)?.[1];
+}
+
+/** `peekId` on raw frame bytes: decodes at most the first PEEK_CHARS * 4 bytes. */
+export function peekFrameId(data: ArrayBuffer | Uint8Array): string | undefined {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  return peekId(Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, PEEK_CHARS * 4)).toString('utf8'));
 }
 
 const PING: ClientFrame = { kind: 'ping' };

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
-import type { AdminHandler, AdminRequest, AdminResponse } from '../observability/admin';
+import type { AdminHandler, AdminPreflight, AdminRequest, AdminResponse } from '../observability/admin';
 import { json } from '../observability/admin';
 import type { Logger } from '../observability/logger';
 import type { ApiError, CallContext, CallGuard, GatewayApi, GatewayMethod } from './api';
@@ -440,4 +440,19 @@ function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T | typeof DE
   // A handler failing after the deadline has been answered must not become an unhandled rejection.
   void p.catch(() => undefined);
   return Promise.race([p, expiry]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The checks of the HTTP/JSON form that need no body (method, path, the CallGuard's credentials),
+ * run by the admin server before it reads the body: an unauthenticated client is refused (401)
+ * without the server buffering what it sends.
+ */
+export function createJsonApiPreflight(guard: CallGuard): AdminPreflight {
+  return (req) => {
+    if (req.method !== 'POST') return null; // the handler answers 405
+    const name = req.path.startsWith(JSON_API_PREFIX) ? req.path.slice(JSON_API_PREFIX.length) : '';
+    if (!(GATEWAY_METHODS as readonly string[]).includes(name)) return null; // the handler answers 404
+    const denied = guard.check(name, callHeaders(req.headers));
+    return denied === null ? null : apiErrorResponse(denied);
+  };
 }

@@ -14,6 +14,8 @@ export interface GrpcServerSettings {
   readonly tlsKeyFile: string;
   readonly tlsCaFile: string;
   readonly tlsRequireClientCert: boolean;
+  /** Largest push payload (server.maxPushPayloadBytes); the receive limit sits well above it. */
+  readonly maxPushPayloadBytes: number;
 }
 
 /** gRPC metadata as lowercased name -> first value (binary values skipped). */
@@ -54,7 +56,9 @@ export class GrpcServer {
     private readonly log: Logger,
   ) {
     this.server = new grpc.Server({
-      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      // well above server.maxPushPayloadBytes, so an oversized payload is refused by our check
+      // (INVALID_ARGUMENT naming message.payload), not by grpc-js (RESOURCE_EXHAUSTED)
+      'grpc.max_receive_message_length': Math.max(16 * 1024 * 1024, settings.maxPushPayloadBytes * 2 + 1024 * 1024),
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });

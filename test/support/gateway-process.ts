@@ -21,6 +21,11 @@ export interface StartGatewayOptions {
   entry?: string;
   /** How long to wait for /healthz (default 15 s). */
   readyTimeoutMs?: number;
+  /**
+   * A command the gateway runs under: the node command line is appended to it (e.g.
+   * `['sh', '-c', 'ulimit -n 320 && exec "$0" "$@"']` for a low descriptor limit).
+   */
+  wrap?: string[];
 }
 
 export interface ExitInfo {
@@ -68,8 +73,9 @@ export function repoRoot(): string {
   }
 }
 
+/** The gateway of the build this file belongs to (dist/test/support -> dist/main.js). */
 export function gatewayEntry(): string {
-  return path.join(repoRoot(), 'dist', 'main.js');
+  return path.resolve(__dirname, '..', '..', 'main.js');
 }
 
 const live = new Set<ChildProcess>();
@@ -103,10 +109,11 @@ interface Spawned {
   exitInfo: () => ExitInfo | undefined;
 }
 
-function spawnGateway(env: NodeJS.ProcessEnv, args: string[], entry = gatewayEntry()): Spawned {
+function spawnGateway(env: NodeJS.ProcessEnv, args: string[], entry = gatewayEntry(), wrap: readonly string[] = []): Spawned {
   if (!fs.existsSync(entry)) throw new Error(`gateway entry ${entry} not found: build first (npx tsc -p .)`);
   installExitHook();
-  const child = spawn(process.execPath, [entry, ...args], { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const command = [...wrap, process.execPath, entry, ...args];
+  const child = spawn(command[0] ?? process.execPath, command.slice(1), { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const logs: string[] = [];
   const lineEvents = new EventEmitter();
@@ -166,7 +173,7 @@ function delay(ms: number): Promise<void> {
 /** Starts the gateway on free ports and resolves once GET /healthz answers 200. */
 export async function startGateway(opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
   const [wsPort, grpcPort, adminPort] = (await freePorts(3)) as [number, number, number];
-  const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry);
+  const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry, opts.wrap);
   const { child, logs, lineEvents, exited } = sp;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
 
@@ -304,7 +311,7 @@ export async function runGatewayExpectingFailure(
   opts: StartGatewayOptions & { timeoutMs?: number } = {},
 ): Promise<{ code: number | null; signal: string | null; output: string }> {
   const [wsPort, grpcPort, adminPort] = (await freePorts(3)) as [number, number, number];
-  const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry);
+  const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry, opts.wrap);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {

@@ -21,6 +21,10 @@ export interface TestRedis {
    * persistence. Also works after stop(), to bring a stopped server back.
    */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
 }
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
@@ -104,6 +108,7 @@ async function spawnServer(port: number, dir: string): Promise<ChildProcess> {
 async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = waitExit(child);
+  child.kill('SIGCONT'); // a paused server could not act on SIGTERM
   child.kill('SIGTERM'); // no persistence configured: nothing is saved
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
@@ -142,6 +147,12 @@ export async function startRedis(): Promise<TestRedis> {
       fs.mkdirSync(dir, { recursive: true });
       child = await spawnServer(port, dir);
       running.add(child);
+    },
+    pause: () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
     },
   };
 }

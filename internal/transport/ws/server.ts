@@ -1,13 +1,23 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from '../../observability/logger';
+import { closeReason } from '../../protocol/codes';
 import { uws } from './native';
-import type { TransportSocket, UpgradeInfo, WsHandler, WsTransportSettings } from './types';
+import type { FaultSink, TransportSocket, UpgradeInfo, WsHandler, WsTransportSettings } from './types';
+
+/** The frame size uWS itself refuses (by dropping the TCP connection): 64 MiB, or 1 MiB above ours. */
+export function uwsFrameLimit(maxPayloadBytes: number): number {
+  return Math.max(64 * 1024 * 1024, maxPayloadBytes + 1024 * 1024);
+}
 
 const textDecoder = new TextDecoder();
 
 /** A decoded query parameter; uWS answers undefined (not '') for an absent key. */
 function query(req: HttpRequest, key: string): string {
   return (req.getQuery(key) as string | undefined) ?? '';
+}
+
+function byteLength(frame: string | Uint8Array): number {
+  return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
 }
 
 /** Per-connection state, held in uWS UserData (never as fields on the uWS socket). */
@@ -29,9 +39,11 @@ class UwsSocket<S> implements TransportSocket {
     const ws = this.ws;
     if (ws === null || this.ending) return false;
     // 1 = written, 0 = written but buffered (backpressure), 2 = dropped (over uWS's own limit);
-    // the buffered amount is only read when uWS reports backpressure
+    // the buffered amount is only read when uWS reports backpressure. A slow consumer is one
+    // whose buffer held more than the limit before this frame: one large frame to a reader that
+    // keeps up never closes it.
     const status = ws.send(frame, false, false);
-    if (status === 2 || (status === 0 && ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes)) {
+    if (status === 2 || (status === 0 && ws.getBufferedAmount() - byteLength(frame) > this.owner.settings.maxBackpressureBytes)) {
       this.owner.slowConsumers++;
       const { slow } = this.owner.settings.closeCodes;
       this.end(slow, this.owner.settings.closeReasons.slow);
@@ -44,7 +56,7 @@ class UwsSocket<S> implements TransportSocket {
     const ws = this.ws;
     if (ws === null || this.ending) return;
     this.ending = true;
-    ws.end(code, reason);
+    ws.end(code, closeReason(reason));
   }
 
   cork(fn: () => void): void {
@@ -79,6 +91,7 @@ export class WsTransport<S> {
     readonly settings: WsTransportSettings,
     private readonly handler: WsHandler<S>,
     private readonly log: Logger,
+    private readonly faults: FaultSink,
   ) {}
 
   get connectionCount(): number {
@@ -121,22 +134,24 @@ export class WsTransport<S> {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     app.ws<UserData<S>>(s.path, {
-      maxPayloadLength: Math.max(s.maxPayloadBytes * 2, s.maxPayloadBytes + 1024 * 1024),
+      // uWS drops a frame over its own limit with no close frame (the client sees 1006), so its
+      // limit sits far above ours: any frame up to it, whole or fragmented, gets our 1009
+      maxPayloadLength: uwsFrameLimit(s.maxPayloadBytes),
       maxBackpressure: s.maxBackpressureBytes * 2 + s.maxPayloadBytes,
       closeOnBackpressureLimit: 0,
       idleTimeout: Math.min(960, Math.ceil((s.idleTimeoutMs * 2) / 1000 / 4) * 4 + 8),
       sendPingsAutomatically: false,
       compression: uws.DISABLED,
-      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
-      open: (ws) => this.onOpen(ws),
-      message: (ws, data) => this.onMessage(ws, data),
+      upgrade: (res, req, context) => this.guard('upgrade', () => this.onUpgrade(res, req, context)),
+      open: (ws) => this.guard('open', () => this.onOpen(ws), ws),
+      message: (ws, data, isBinary) => this.guard('message', () => this.onMessage(ws, data, isBinary), ws),
       ping: (ws) => {
         ws.getUserData().sock.lastActivity = Date.now();
       },
       pong: (ws) => {
         ws.getUserData().sock.lastActivity = Date.now();
       },
-      close: (ws, code) => this.onClose(ws, code),
+      close: (ws, code) => this.guard('close', () => this.onClose(ws, code)),
     });
     app.any('/*', (res) => {
       res.writeStatus('404 Not Found').end('not found');
@@ -228,7 +243,7 @@ export class WsTransport<S> {
     this.handler.open(sock.session, sock);
   }
 
-  private onMessage(ws: WebSocket<UserData<S>>, data: ArrayBuffer): void {
+  private onMessage(ws: WebSocket<UserData<S>>, data: ArrayBuffer, isBinary: boolean): void {
     const sock = ws.getUserData().sock;
     if (!sock.isOpen) return;
     sock.lastActivity = Date.now();
@@ -236,7 +251,26 @@ export class WsTransport<S> {
       sock.end(this.settings.closeCodes.tooBig, this.settings.closeReasons.tooBig);
       return;
     }
-    this.handler.message(sock.session, data);
+    this.handler.message(sock.session, data, isBinary);
+  }
+
+  /**
+   * Runs a uWS callback so that nothing it throws escapes into uWS (which would end the process):
+   * the error is reported as a fault and the connection, when there is one, closes with 1011.
+   */
+  private guard(where: string, fn: () => void, ws?: WebSocket<UserData<S>>): void {
+    try {
+      fn();
+    } catch (e) {
+      this.faults.handlerError(where, e);
+      if (ws !== undefined) {
+        try {
+          ws.getUserData().sock.end(this.settings.closeCodes.internal, this.settings.closeReasons.internal);
+        } catch {
+          // the socket is already gone: nothing left to close
+        }
+      }
+    }
   }
 
   private onClose(ws: WebSocket<UserData<S>>, code: number): void {

@@ -34,7 +34,7 @@ export interface WsHandler<S> {
   aborted(session: S): void;
   open(session: S, socket: TransportSocket): void;
   /** `data` is valid only during the call (uWS neuters it afterwards). */
-  message(session: S, data: ArrayBuffer): void;
+  message(session: S, data: ArrayBuffer, isBinary: boolean): void;
   /** The socket is gone (any reason); no send is possible any more. */
   close(session: S, code: number): void;
 }
@@ -50,6 +50,11 @@ export interface WsTransportSettings {
   /** PEM certificate (chain) and private key: serve wss:// (uWS SSLApp). Absent or '' = plain ws://. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
-  readonly closeCodes: { readonly tooBig: number; readonly idle: number; readonly slow: number };
-  readonly closeReasons: { readonly tooBig: string; readonly idle: string; readonly slow: string };
+  readonly closeCodes: { readonly tooBig: number; readonly idle: number; readonly slow: number; readonly internal: number };
+  readonly closeReasons: { readonly tooBig: string; readonly idle: string; readonly slow: string; readonly internal: string };
+}
+
+/** Where the transport reports an error thrown by a handler (a bug: logged with its stack, counted). */
+export interface FaultSink {
+  handlerError(where: string, err: unknown): void;
 }
