@@ -13,7 +13,16 @@ import type { PresenceEntry, PresenceStore } from '../presence/types';
 import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
 import type { PeerForwarder } from './forwarder';
 import type { InstanceDirectory, InstanceInfo } from './types';
+import { CloseCode } from '../protocol/codes';
 import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from './types';
+
+/** The local push API and the two local operations the cluster needs beyond it. */
+export interface LocalApi extends GatewayApi {
+  /** The checks of PushToUsers without sending anything (validated once, before routing). */
+  validatePushToUsers(req: PushRequestOutput): ApiError | null;
+  /** Kicks one connection (user, device, epoch) with 4001; how many were kicked (0 or 1). */
+  kickReplaced(userId: string, deviceId: string, epoch: number, reason: string): number;
+}
 
 /**
  * The cluster decorator around the local push API. A call arriving from a backend is routed:
@@ -26,10 +35,10 @@ import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from './types';
 export class ClusterApi implements GatewayApi {
   constructor(
     private readonly selfId: string,
-    private readonly local: GatewayApi & { validatePushToUsers(req: PushRequestOutput): ApiError | null },
+    private readonly local: LocalApi,
     private readonly presence: PresenceStore,
     private readonly directory: InstanceDirectory,
-    private readonly peers: PeerForwarder,
+    private readonly peers: Pick<PeerForwarder, 'call'>,
     private readonly log: Logger,
   ) {}
 
@@ -100,7 +109,14 @@ export class ClusterApi implements GatewayApi {
   }
 
   async KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
-    if (this.forwarded(ctx)) return this.local.KickUser(req, ctx);
+    if (this.forwarded(ctx)) {
+      // another instance kicking a victim of the login policy (PeerKicker): 4001, that connection only
+      if (ctx.headers[KICK_CODE_HEADER] === String(CloseCode.REPLACED)) {
+        const epoch = Number(ctx.headers[KICK_EPOCH_HEADER]);
+        return ok({ success: true, kicked: Number.isFinite(epoch) ? this.local.kickReplaced(req.userId, req.deviceId, epoch, req.reason) : 0 });
+      }
+      return this.local.KickUser(req, ctx);
+    }
     const l = await this.local.KickUser(req, ctx);
     if (!l.ok) return l;
     let kicked = l.value.kicked ?? 0;
@@ -122,24 +138,6 @@ export class ClusterApi implements GatewayApi {
 
   GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
     return this.local.GetConnectionStatus(req, ctx);
-  }
-
-  /**
-   * Kicks one connection (user, device, epoch) owned by another instance with `code` (a policy
-   * victim: 4001). Resolves false when the instance could not be reached (its lease will expire
-   * and the sweep removes the mapping).
-   */
-  async kickRemote(instanceId: string, userId: string, deviceId: string, epoch: number, code: number, reason: string): Promise<boolean> {
-    const address = (await this.addresses()).get(instanceId);
-    if (address === undefined) return false;
-    const r = await this.peers.call<KickUserResponse>(
-      address,
-      'KickUser',
-      { userId, deviceId, reason },
-      { [KICK_CODE_HEADER]: String(code), [KICK_EPOCH_HEADER]: String(epoch) },
-    );
-    if (!r.ok) this.log.warn({ instanceId, userId, deviceId, code: r.error.code }, 'remote kick failed');
-    return r.ok;
   }
 
   private passThrough(ctx: CallContext): Record<string, string> {

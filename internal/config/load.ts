@@ -216,20 +216,28 @@ function readLayer(dir: string, cwd: string, values: Map<string, unknown>, sourc
       issues.push({ source: shown, key: '(file)', message: `cannot be read: ${(e as Error).message}` });
       continue;
     }
-    const doc = parseDocument(text, { uniqueKeys: true });
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) issues.push({ source: shown, key: '(yaml)', message: `invalid YAML: ${e.message.split('\n')[0] ?? ''}` });
+    let data: unknown;
+    let texts: unknown;
+    try {
+      const doc = parseDocument(text, { uniqueKeys: true });
+      if (doc.errors.length > 0) {
+        for (const e of doc.errors) issues.push({ source: shown, key: '(yaml)', message: `invalid YAML: ${e.message.split('\n')[0] ?? ''}` });
+        continue;
+      }
+      data = doc.toJS();
+      // The same text with every scalar as a string: a string key keeps what was written
+      // (`version: 1.0` is "1.0" and `secret: 0012` is "0012", not the numbers 1 and 12).
+      texts = parseDocument(text, { schema: 'failsafe' }).toJS();
+    } catch (e) {
+      // toJS throws on an alias to no anchor and on an alias bomb (more aliases than maxAliasCount)
+      issues.push({ source: shown, key: '(yaml)', message: `invalid YAML: ${(e instanceof Error ? e.message : String(e)).split('\n')[0] ?? ''}` });
       continue;
     }
-    const data: unknown = doc.toJS();
     if (data === null || data === undefined) continue; // empty file
     if (!isPlainObject(data)) {
       issues.push({ source: shown, key: '(root)', message: 'expected a mapping of sections (app:, websocket:, ...)' });
       continue;
     }
-    // The same text with every scalar as a string: a string key keeps what was written
-    // (`version: 1.0` is "1.0" and `secret: 0012` is "0012", not the numbers 1 and 12).
-    const texts: unknown = parseDocument(text, { schema: 'failsafe' }).toJS();
     mergeObject(schema, '', data, texts, shown, values, sources, issues);
   }
 }
@@ -258,7 +266,7 @@ function mergeObject(
     }
     const rawText = isPlainObject(texts) ? texts[key] : undefined;
     if (isField(node)) {
-      const r = coerce(node, node.kind === 'string' && typeof raw === 'number' && typeof rawText === 'string' ? rawText : raw, false);
+      const r = coerce(node, node.kind === 'string' && (typeof raw === 'number' || typeof raw === 'boolean') && typeof rawText === 'string' ? rawText : raw, false);
       if (r.ok) {
         values.set(full, r.value);
         sources.set(full, source);

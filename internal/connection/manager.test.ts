@@ -345,7 +345,7 @@ describe('ConnectionManager: delivery', () => {
 
 describe('ConnectionManager: closeAll', () => {
   test('with no connections resolves at once', async () => {
-    await new ConnectionManager<FakeConnection>().closeAll(1001, 'bye', 50);
+    await new ConnectionManager<FakeConnection>().closeAll((c) => c.close(1001, 'bye'), 50);
   });
 
   test('immediate: every connection closed with the code, synchronously', async () => {
@@ -355,7 +355,7 @@ describe('ConnectionManager: closeAll', () => {
       c.onClose = (self) => void m.unregister(self); // closing unregisters, like the real session
       m.register(c);
     }
-    const p = m.closeAll(1001, 'gateway shutting down');
+    const p = m.closeAll((c) => c.close(1001, 'gateway shutting down'));
     for (const c of conns) assert.deepEqual(c.closes, [{ code: 1001, reason: 'gateway shutting down' }]);
     await p;
     assert.equal(m.getConnectionCount(), 0);
@@ -372,7 +372,7 @@ describe('ConnectionManager: closeAll', () => {
       m.register(c);
     }
     const spreadMs = 60; // -> 3 slices of 17, 20 ms apart
-    const p = m.closeAll(1001, 'bye', spreadMs);
+    const p = m.closeAll((c) => c.close(1001, 'bye'), spreadMs);
     const closedNow = conns.filter((c) => c.closes.length > 0).length;
     assert.ok(closedNow > 0 && closedNow < conns.length, `first slice only, got ${closedNow}`);
     await p;
@@ -384,14 +384,14 @@ describe('ConnectionManager: closeAll', () => {
     const m = new ConnectionManager<FakeConnection>();
     const conns = [new FakeConnection('u1', 'd1', 'ios'), new FakeConnection('u2', 'd1', 'ios')];
     for (const c of conns) m.register(c);
-    await m.closeAll(4002, 'kicked', 30);
+    await m.closeAll((c) => c.close(4002, 'kicked'), 30);
     for (const c of conns) assert.deepEqual(c.closes, [{ code: 4002, reason: 'kicked' }]);
   });
 
   test('a connection registered during a spread close is not closed by it (snapshot)', async () => {
     const m = new ConnectionManager<FakeConnection>();
     for (let i = 0; i < 10; i++) m.register(new FakeConnection('u', `d${i}`, 'ios'));
-    const p = m.closeAll(1001, 'bye', 40);
+    const p = m.closeAll((c) => c.close(1001, 'bye'), 40);
     const late = new FakeConnection('late', 'd', 'ios');
     m.register(late);
     await p;

@@ -119,22 +119,22 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
   }
 
   /**
-   * Closes every connection with `code`. With `spreadMs` > 0 the closes are spread evenly over
+   * Closes every connection with `close`. With `spreadMs` > 0 the closes are spread evenly over
    * that window (a fleet restart must not make every client reconnect at once); resolves when the
    * last close was issued.
    */
-  async closeAll(code: number, reason: string, spreadMs = 0): Promise<void> {
+  async closeAll(close: (c: C) => void, spreadMs = 0): Promise<void> {
     const snapshot = this.all();
     if (snapshot.length === 0) return;
     if (spreadMs <= 0) {
-      for (const c of snapshot) c.close(code, reason);
+      for (const c of snapshot) close(c);
       return;
     }
     const slices = Math.max(1, Math.min(snapshot.length, Math.ceil(spreadMs / 20)));
     const perSlice = Math.ceil(snapshot.length / slices);
     const interval = spreadMs / slices;
     for (let i = 0; i < snapshot.length; i += perSlice) {
-      for (const c of snapshot.slice(i, i + perSlice)) c.close(code, reason);
+      for (const c of snapshot.slice(i, i + perSlice)) close(c);
       if (i + perSlice < snapshot.length) await new Promise((r) => setTimeout(r, interval));
     }
   }

@@ -44,7 +44,13 @@ export interface GatewayDeps {
   /** Where connect / disconnect / kick events go (OnConnectionStatus); null = not reported. */
   readonly events: { publish(event: ConnectionStatus): void } | null;
   /** Kicks a policy victim owned by another instance (the cluster); null = single instance. */
-  readonly remote: { kickRemote(instanceId: string, userId: string, deviceId: string, epoch: number, code: number, reason: string): Promise<boolean> } | null;
+  readonly remote: RemoteKicker | null;
+}
+
+/** Reaches a connection held by another instance of the cluster. */
+export interface RemoteKicker {
+  /** Kicks the connection (user, device, epoch) of `instanceId` with `code`; false when that instance could not be reached. */
+  kickRemote(instanceId: string, userId: string, deviceId: string, epoch: number, code: number, reason: string): Promise<boolean>;
 }
 
 /** A remembered ack of a forwarded message, and the duplicates waiting for it. */
@@ -62,13 +68,16 @@ const VIOLATION_WINDOW_MS = 10_000;
  * disconnect. It is the transport's WsHandler: it knows users and sessions, not uWS sockets.
  */
 export class Gateway implements WsHandler<Attempt> {
-  /** Sessions admitted but whose socket has not opened yet, by epoch. */
-  private readonly pending = new Map<number, Session>();
+  /** Sessions admitted but whose socket has not opened yet, by pendingKey (user and epoch: epochs are per user in the Redis store). */
+  private readonly pending = new Map<string, Session>();
   /** Token expiry wheel: second -> sessions expiring then. */
   private readonly expiries = new Map<number, Set<Session>>();
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly dedupe: DedupeWindow<DedupeEntry> | null;
   private draining = false;
+  /** HandleMessage calls in flight, and who waits for them to end (`idle`). */
+  private forwarding = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly d: GatewayDeps) {
     const f = d.settings.forward;
@@ -125,7 +134,7 @@ export class Gateway implements WsHandler<Attempt> {
       ratePerSec: rl.perSecond,
       burst: rl.burst,
     });
-    this.pending.set(session.epoch, session);
+    this.pending.set(pendingKey(session.userId, session.epoch), session);
     this.kickVictims(reg.victims, session);
     return session;
   }
@@ -133,7 +142,7 @@ export class Gateway implements WsHandler<Attempt> {
   aborted(attempt: Attempt): void {
     if (attempt instanceof Rejection) return;
     attempt.ended = true;
-    this.pending.delete(attempt.epoch);
+    this.pending.delete(pendingKey(attempt.userId, attempt.epoch));
     this.forgetPresence(attempt);
   }
 
@@ -144,10 +153,14 @@ export class Gateway implements WsHandler<Attempt> {
       return;
     }
     const s = attempt;
-    this.pending.delete(s.epoch);
+    this.pending.delete(pendingKey(s.userId, s.epoch));
     s.socket = socket;
-    const replaced = this.d.registry.register(s);
-    if (replaced !== undefined) this.kick(replaced, CloseCode.REPLACED, 'replaced by a new login on the same device');
+    // a login kicked while its upgrade was pending is never registered: it would displace its own
+    // replacement from the registry (same device) and get that connection kicked too
+    if (s.revoked === null) {
+      const replaced = this.d.registry.register(s);
+      if (replaced !== undefined) this.kick(replaced, CloseCode.REPLACED, 'replaced by a new login on the same device');
+    }
     this.d.stats.connectsAccepted++;
     this.count(
       socket.send(
@@ -157,7 +170,9 @@ export class Gateway implements WsHandler<Attempt> {
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, traceId: s.traceId, epoch: s.epoch, clientIp: s.clientIp }, 'connected');
     this.d.events?.publish(this.status(s, 'CONNECTION_EVENT_CONNECTED', ''));
     if (s.revoked !== null) {
-      this.kick(s, s.revoked.code, s.revoked.reason);
+      // the kick was decided (and counted) while pending: now the frame and the close
+      this.count(s.send(encodeKick(s.revoked.code, s.revoked.reason)));
+      this.closeByGateway(s, s.revoked.code, s.revoked.reason);
       return;
     }
     if (s.expireAt !== 0) this.scheduleExpiry(s);
@@ -167,6 +182,11 @@ export class Gateway implements WsHandler<Attempt> {
     if (attempt instanceof Rejection) return;
     const s = attempt;
     s.ended = true;
+    // queued messages are never forwarded now: free their ids, so a retry on the next connection
+    // is forwarded (duplicates waiting on them hear 2000 and may retry too)
+    for (const item of s.queue) {
+      if (item.dedupeKey !== undefined) this.forgetAck(item.dedupeKey, this.ack(item.id, AckCode.BUSINESS_UNAVAILABLE, 'connection closed before the message was forwarded'));
+    }
     s.queue.length = 0;
     this.d.stats.disconnects.set(code, (this.d.stats.disconnects.get(code) ?? 0) + 1);
     this.d.registry.unregister(s);
@@ -279,7 +299,12 @@ export class Gateway implements WsHandler<Attempt> {
     };
     const started = Date.now();
     this.d.stats.forwarded++;
-    void this.d.business.handleMessage(msg, traceparentFor(s.traceId)).then((r) => this.forwarded(s, item, r, started));
+    this.forwarding++;
+    void this.d.business.handleMessage(msg, traceparentFor(s.traceId)).then((r) => {
+      this.forwarding--;
+      this.forwarded(s, item, r, started);
+      if (this.forwarding === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    });
   }
 
   private forwarded(s: Session, item: QueuedMessage, r: Result<HandleMessageResponseOutput, UpstreamError>, started: number): void {
@@ -369,7 +394,7 @@ export class Gateway implements WsHandler<Attempt> {
    * victim named by another instance). Returns how many were kicked (0 or 1).
    */
   kickEpoch(userId: string, deviceId: string, epoch: number, code: number, reason: string): number {
-    const s = this.d.registry.getConnection(userId, deviceId, epoch) ?? this.pending.get(epoch);
+    const s = this.d.registry.getConnection(userId, deviceId, epoch) ?? this.pending.get(pendingKey(userId, epoch));
     if (s === undefined || s.userId !== userId || s.deviceId !== deviceId || s.ended) return 0;
     this.kick(s, code, reason);
     return 1;
@@ -388,8 +413,8 @@ export class Gateway implements WsHandler<Attempt> {
         void this.d.remote.kickRemote(v.session.instanceId, by.userId, v.session.deviceId, v.session.epoch, CloseCode.REPLACED, reason);
         continue;
       }
-      const local = this.d.registry.getConnection(by.userId, v.session.deviceId, v.session.epoch) ?? this.pending.get(v.session.epoch);
-      if (local !== undefined) {
+      const local = this.d.registry.getConnection(by.userId, v.session.deviceId, v.session.epoch) ?? this.pending.get(pendingKey(by.userId, v.session.epoch));
+      if (local !== undefined && local.deviceId === v.session.deviceId) {
         this.d.log.info({ userId: by.userId, deviceId: local.deviceId, byDeviceId: by.deviceId, reason: v.reason }, 'kicking older login');
         this.kick(local, CloseCode.REPLACED, reason);
       }
@@ -423,15 +448,33 @@ export class Gateway implements WsHandler<Attempt> {
 
   /** Closes every connection with 1001, spread over `spreadMs`. */
   async closeAll(spreadMs: number): Promise<void> {
-    for (const s of this.pending.values()) s.close(CloseCode.GOING_AWAY, CLOSE_REASON[CloseCode.GOING_AWAY]);
-    await this.d.registry.closeAll(CloseCode.GOING_AWAY, CLOSE_REASON[CloseCode.GOING_AWAY], spreadMs);
+    const reason = CLOSE_REASON[CloseCode.GOING_AWAY];
+    for (const s of this.pending.values()) this.closeByGateway(s, CloseCode.GOING_AWAY, reason);
+    await this.d.registry.closeAll((s) => this.closeByGateway(s, CloseCode.GOING_AWAY, reason), spreadMs);
   }
 
   /** Forward calls still waiting for the business service. */
   inFlight(): number {
-    let n = 0;
-    for (const s of this.d.registry.all()) if (s.busy) n++;
-    return n;
+    return this.forwarding;
+  }
+
+  /**
+   * Resolves true once no forward is waiting for the business service (every ack sent), or false
+   * at `deadline` (unix ms) if some still are.
+   */
+  idle(deadline: number): Promise<boolean> {
+    if (this.forwarding === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, Math.max(0, deadline - Date.now()));
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
   }
 
   stop(): void {
@@ -445,4 +488,8 @@ export class Gateway implements WsHandler<Attempt> {
     });
   }
 
+}
+
+function pendingKey(userId: string, epoch: number): string {
+  return `${userId}\n${epoch}`;
 }

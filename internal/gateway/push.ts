@@ -17,7 +17,6 @@ import type { Logger } from '../observability/logger';
 import type { PresenceStore } from '../presence/types';
 import { CloseCode, isPlatform } from '../protocol/codes';
 import { encodeServerMessage } from '../protocol/frames';
-import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from '../cluster/types';
 import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
 import { invalidArgument } from '../rpc/api';
 import type { Gateway } from './gateway';
@@ -101,17 +100,12 @@ export class PushService implements GatewayApi {
     return ok({ success: true, delivered, instances: 1 });
   }
 
-  async KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
+  async KickUser(req: KickUserRequestOutput, _ctx: CallContext): Promise<Result<KickUserResponse, ApiError>> {
     const userErr = checkId('user_id', req.userId);
     if (userErr !== null) return this.fail('KickUser', userErr);
     if (req.deviceId !== '' && req.deviceId.length > MAX_ID) return this.fail('KickUser', invalidArgument('device_id', `at most ${MAX_ID} characters`));
     if (req.reason.length > 256) return this.fail('KickUser', invalidArgument('reason', 'at most 256 characters'));
     const reason = req.reason !== '' ? req.reason : 'kicked by the server';
-    // another instance kicking a victim of the login policy: close 4001, that connection only
-    if (ctx.headers[FORWARDED_HEADER] === '1' && ctx.headers[KICK_CODE_HEADER] === String(CloseCode.REPLACED)) {
-      const kicked = this.d.gateway.kickEpoch(req.userId, req.deviceId, Number(ctx.headers[KICK_EPOCH_HEADER]), CloseCode.REPLACED, reason);
-      return ok({ success: true, kicked });
-    }
     const targets = req.deviceId !== '' ? [this.d.registry.get(req.userId, req.deviceId)].filter((s): s is Session => s !== undefined) : this.d.registry.getUserConnections(req.userId);
     for (const s of targets) this.d.gateway.kick(s, CloseCode.KICKED, reason);
     this.d.invalidateUser(req.userId);
@@ -143,6 +137,14 @@ export class PushService implements GatewayApi {
     }
     this.count('GetConnectionStatus');
     return ok({ statuses });
+  }
+
+  /**
+   * Kicks the one connection (user, device, epoch) with 4001: a victim of the login policy named by
+   * another instance. Returns how many were kicked (0 or 1).
+   */
+  kickReplaced(userId: string, deviceId: string, epoch: number, reason: string): number {
+    return this.d.gateway.kickEpoch(userId, deviceId, epoch, CloseCode.REPLACED, reason !== '' ? reason : 'replaced by another login');
   }
 
   /** The checks of PushToUsers without sending anything (the cluster decorator validates once). */

@@ -54,7 +54,9 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * `reason` cut to at most MAX_CLOSE_REASON_BYTES of UTF-8, on a character boundary, so the close
  * frame stays valid UTF-8 (a client rejects a frame cut mid-character and reports 1006).
  */
-export function closeReason(reason: string): string {
+export function closeReason(text: string): string {
+  // a lone surrogate is not UTF-8: the client would refuse the frame (1006), so it becomes U+FFFD
+  const reason = text.replace(/\p{Cs}/gu, '\uFFFD');
   if (reason.length <= MAX_CLOSE_REASON_BYTES / 3) return reason; // fits whatever its characters
   const bytes = Buffer.from(reason, 'utf8');
   if (bytes.length <= MAX_CLOSE_REASON_BYTES) return reason;

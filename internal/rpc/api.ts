@@ -1,49 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { BroadcastRequestOutput } from '../../api/gen/im/gateway/v1/BroadcastRequest';
-import type { BroadcastResponse } from '../../api/gen/im/gateway/v1/BroadcastResponse';
-import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/ConnectionStatusRequest';
-import type { ConnectionStatusResponse } from '../../api/gen/im/gateway/v1/ConnectionStatusResponse';
-import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
-import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
-import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
-import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
-import type { Result } from '../../pkg/result';
 
 export const GATEWAY_SERVICE = 'im.gateway.v1.IMAGatewayService';
 
-/** An API failure: a gRPC status code and a message safe to show to the caller. */
-export interface ApiError {
-  readonly code: grpc.status;
-  readonly message: string;
-}
+import type { ApiError } from '../gateway/ports';
 
-export function invalidArgument(field: string, problem: string): ApiError {
-  return { code: grpc.status.INVALID_ARGUMENT, message: `${field}: ${problem}` };
-}
-
-/** What a handler knows of a call, whatever transport carried it (gRPC metadata or HTTP headers). */
-export interface CallContext {
-  /** Lowercased header / metadata names; the first value of each. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** The call's deadline as unix ms (Infinity = none). */
-  readonly deadline: number;
-}
-
-/**
- * IMAGatewayService, transport-neutral: the gRPC server and the HTTP/JSON form both call these.
- * Requests arrive decoded with defaults filled (proto-loader `defaults: true`).
- */
-export interface GatewayApi {
-  PushToUser(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>>;
-  PushToUsers(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>>;
-  Broadcast(req: BroadcastRequestOutput, ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>>;
-  KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>>;
-  GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>>;
-}
-
-export type GatewayMethod = keyof GatewayApi;
-export const GATEWAY_METHODS: readonly GatewayMethod[] = ['PushToUser', 'PushToUsers', 'Broadcast', 'KickUser', 'GetConnectionStatus'];
+export type { ApiError, CallContext, GatewayApi, GatewayMethod } from '../gateway/ports';
+export { GATEWAY_METHODS, invalidArgument } from '../gateway/ports';
 
 export interface CallGuardSettings {
   /** '' = the API is open. */

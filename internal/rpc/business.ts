@@ -7,16 +7,12 @@ import type { StatusAckOutput } from '../../api/gen/im/gateway/v1/StatusAck';
 import type { CircuitBreaker } from '../../pkg/circuit-breaker';
 import type { Result } from '../../pkg/result';
 import { err, ok } from '../../pkg/result';
-import type { TripleIdentity, UpstreamError, UpstreamPool } from './upstream';
+import type { BusinessClient, UpstreamError } from '../gateway/ports';
+import type { TripleIdentity, UpstreamPool } from './upstream';
+
+export type { BusinessClient } from '../gateway/ports';
 import { classifyGrpcError, tripleMetadata, unary } from './upstream';
 
-/** The gateway's view of BusinessMessageService. Never rejects: failures are values. */
-export interface BusinessClient {
-  /** `traceparent` is sent as gRPC metadata (W3C trace context). */
-  handleMessage(msg: ClientMessage, traceparent: string): Promise<Result<HandleMessageResponseOutput, UpstreamError>>;
-  onConnectionStatus(status: ConnectionStatus): Promise<Result<void, UpstreamError>>;
-  close(): Promise<void>;
-}
 
 export class GrpcBusinessClient implements BusinessClient {
   constructor(

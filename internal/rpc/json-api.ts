@@ -184,7 +184,8 @@ const UINT64_MAX = 2n ** 64n - 1n;
 function integerOf(v: unknown, path: string, min: bigint, max: bigint): bigint {
   let n: bigint;
   if (typeof v === 'number' && Number.isInteger(v)) n = BigInt(v);
-  else if (typeof v === 'string' && /^-?\d+$/.test(v.trim())) n = BigInt(v.trim());
+  // at most 20 digits after leading zeros: an int64 never has more, and BigInt of a huge digit string costs seconds
+  else if (typeof v === 'string' && /^-?0*\d{1,20}$/.test(v.trim())) n = BigInt(v.trim());
   else throw new JsonInputError(`${path}: integer expected`);
   if (n < min || n > max) throw new JsonInputError(`${path}: integer out of range`);
   return n;

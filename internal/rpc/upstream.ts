@@ -1,3 +1,4 @@
+import type { UpstreamError } from '../gateway/ports';
 import * as grpc from '@grpc/grpc-js';
 
 /** Dubbo Triple identification sent with every outbound call (empty values are not sent). */
@@ -8,11 +9,6 @@ export interface TripleIdentity {
 }
 
 /** How an outbound call failed, as the use cases need to know it. */
-export type UpstreamError =
-  | { readonly kind: 'unavailable'; readonly message: string }
-  | { readonly kind: 'timeout'; readonly message: string }
-  | { readonly kind: 'failed'; readonly code: number; readonly message: string };
-
 export function classifyGrpcError(e: unknown): UpstreamError {
   const se = e as Partial<grpc.ServiceError>;
   const code = typeof se.code === 'number' ? se.code : grpc.status.UNKNOWN;
@@ -173,3 +169,5 @@ export function parseAddressList(value: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== '');
 }
+
+export type { UpstreamError } from '../gateway/ports';

@@ -83,6 +83,7 @@ export class WsTransport<S> {
   private pendingUpgrades = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
   private accepting = true;
+  private allClosedWaiters: Array<() => void> = [];
   slowConsumers = 0;
   rejectedUpgrades = 0;
   port = 0;
@@ -181,6 +182,23 @@ export class WsTransport<S> {
     }
   }
 
+  /**
+   * Resolves once every open socket has closed (its client answered the close frame), or after
+   * `timeoutMs`: the close handshakes of a drain finish before `close()` cuts what is left.
+   */
+  whenAllClosed(timeoutMs: number): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.allClosedWaiters = this.allClosedWaiters.filter((w) => w !== done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.allClosedWaiters.push(done);
+    });
+  }
+
   /** Stops everything; open sockets are closed without a close frame. */
   async close(): Promise<void> {
     this.stopAccepting();
@@ -277,6 +295,7 @@ export class WsTransport<S> {
     const sock = ws.getUserData().sock;
     sock.ws = null;
     this.open.delete(sock);
+    if (this.open.size === 0) for (const w of [...this.allClosedWaiters]) w();
     this.handler.close(sock.session, code);
   }
 

@@ -12,13 +12,13 @@ import type { TripleIdentity } from '../rpc/upstream';
 import { BreakerBusinessClient, GrpcBusinessClient, UnconfiguredBusinessClient } from '../rpc/business';
 import type { BusinessClient } from '../rpc/business';
 import { CircuitBreaker } from '../../pkg/circuit-breaker';
-import type { GatewaySettings } from './gateway';
+import type { GatewaySettings } from '../gateway/gateway';
 import { NacosRegistry } from '../discovery/nacos';
 import { StaticRegistry } from '../discovery/static';
 import type { Registry } from '../discovery/types';
 import type { Logger } from '../observability/logger';
 
-/** Factories used by main.ts: each takes exactly its config slice. */
+/** Factories of the composition root: each takes exactly its config slice. */
 
 /** The Dubbo services the gateway calls, as providers register them (interface = proto service name). */
 export const UPSTREAM_INTERFACES = {
@@ -36,8 +36,35 @@ export function upstreamSource(staticAddress: string, config: Pick<Config, 'naco
   return config.nacos.address !== '' ? 'nacos' : 'none';
 }
 
-/** The registry of this process: Nacos when configured, else the static addresses. */
-export function buildRegistry(config: Config, log: Logger): { registry: Registry; statics: StaticRegistry } {
+/**
+ * Where every upstream's providers come from, as one object: its static address list when one is
+ * configured (it wins), else Nacos when configured. `registry` is also where this instance
+ * publishes itself (Nacos, or the static registry that publishes nothing).
+ */
+export class UpstreamDirectory {
+  private readonly unwatch: Array<() => void> = [];
+
+  constructor(
+    private readonly config: Config,
+    readonly registry: Registry,
+    private readonly statics: StaticRegistry,
+  ) {}
+
+  /** Calls `onChange` with the providers of `upstream` now and whenever they change. */
+  follow(upstream: keyof typeof UPSTREAM_INTERFACES, onChange: (addresses: readonly string[]) => void): void {
+    const c = this.config.client[upstream];
+    const source = upstreamSource(c.address, this.config) === 'static' ? this.statics : this.registry;
+    this.unwatch.push(source.watch({ interfaceName: UPSTREAM_INTERFACES[upstream], version: c.version, group: c.group }, onChange));
+  }
+
+  /** Stops following; the registry itself is closed by its owner. */
+  stop(): void {
+    for (const u of this.unwatch.splice(0)) u();
+  }
+}
+
+/** The upstream directory of this process: Nacos when configured, else the static addresses. */
+export function buildUpstreamDirectory(config: Config, log: Logger): UpstreamDirectory {
   const statics = new StaticRegistry(
     new Map([
       [UPSTREAM_INTERFACES.muc, parseAddressList(config.client.muc.address)],
@@ -48,14 +75,14 @@ export function buildRegistry(config: Config, log: Logger): { registry: Registry
   const kind: 'static' | 'nacos' = config.nacos.address === '' ? 'static' : 'nacos';
   switch (kind) {
     case 'static':
-      return { registry: statics, statics };
+      return new UpstreamDirectory(config, statics, statics);
     case 'nacos': {
       const n = config.nacos;
       const registry = new NacosRegistry(
         { address: n.address, namespace: n.namespace, group: n.group, username: n.username, password: n.password, deregisterTimeoutMs: n.deregisterTimeoutMs },
         log.child({ component: 'discovery' }),
       );
-      return { registry, statics };
+      return new UpstreamDirectory(config, registry, statics);
     }
   }
 }
@@ -67,7 +94,7 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
   switch (provider) {
     case 'muc': {
       const { grpcType } = loadProto();
-      // addresses arrive from the registry (static or Nacos): see main.ts
+      // addresses arrive from the UpstreamDirectory (static or Nacos)
       const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, []);
       mucPool = pool;
       const triple: TripleIdentity = { version: config.client.muc.version, group: config.client.muc.group, appName: instanceAppName };
@@ -106,7 +133,7 @@ export function buildBusinessClients(config: Config): {
     return { forward: new UnconfiguredBusinessClient(), status: null, breakerState: () => 'not configured', pool: null };
   }
   const { grpcType } = loadProto();
-  // addresses arrive from the registry (static or Nacos): see main.ts
+  // addresses arrive from the UpstreamDirectory (static or Nacos)
   const pool = new UpstreamPool('BusinessMessageService', grpcType.im.gateway.v1.BusinessMessageService, []);
   const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
   const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });

@@ -1,0 +1,95 @@
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { ClusterApi } from '../cluster/api';
+import { PeerForwarder } from '../cluster/forwarder';
+import { PeerKicker } from '../cluster/kicker';
+import { ClusterMembership } from '../cluster/membership';
+import type { InstanceInfo } from '../cluster/types';
+import type { Config } from '../config/schema';
+import type { RemoteKicker } from '../gateway/gateway';
+import type { PushService } from '../gateway/push';
+import type { Logger } from '../observability/logger';
+import { MemoryPresenceStore } from '../presence/memory';
+import { RedisPresenceStore, createRedisClient } from '../presence/redis';
+import type { LeaseInfo, RedisClient } from '../presence/redis';
+import { ResilientPresenceStore } from '../presence/resilient';
+import type { PresenceEntry, PresenceStore } from '../presence/types';
+import type { GatewayApi } from '../rpc/api';
+
+/** What the rest of the app needs of the cluster, memory (one instance) or Redis (many). */
+export interface Cluster {
+  readonly kind: 'memory' | 'redis';
+  readonly presence: PresenceStore;
+  /** Kicks policy victims held by other instances; null on a single instance. */
+  readonly kicker: RemoteKicker | null;
+  /** The push API the transports serve: the local one, or the cluster decorator routing to owners. */
+  api(local: PushService): GatewayApi;
+  /** Lease, sweep and re-registration loop; null on a single instance. */
+  membership(lease: () => LeaseInfo): ClusterMembership | null;
+  /** The live instances (this one alone on a single instance). */
+  liveInstances(self: () => InstanceInfo & { connections: number; users: number }): Promise<Array<InstanceInfo & { connections?: number; users?: number }>>;
+  /** Releases the peer channels and the shared Redis client (after membership stopped). */
+  close(): Promise<void>;
+}
+
+export interface ClusterDeps {
+  readonly instanceId: string;
+  /** This instance's own logins of a user (the fallback while Redis is unreachable). */
+  readonly localSessions: (userId: string) => PresenceEntry[];
+  /** Every login of this instance (written back to Redis when it returns). */
+  readonly localEntries: () => PresenceEntry[];
+  readonly log: Logger;
+}
+
+/** Memory or Redis by configuration: `redis.url` empty = one instance. */
+export function buildCluster(config: Config, d: ClusterDeps): Cluster {
+  const kind: 'memory' | 'redis' = config.redis.url === '' ? 'memory' : 'redis';
+  switch (kind) {
+    case 'memory':
+      return memoryCluster();
+    case 'redis':
+      return redisCluster(config, d);
+  }
+}
+
+function memoryCluster(): Cluster {
+  return {
+    kind: 'memory',
+    presence: new MemoryPresenceStore(),
+    kicker: null,
+    api: (local) => local,
+    membership: () => null,
+    liveInstances: async (self) => [self()],
+    close: async () => undefined,
+  };
+}
+
+function redisCluster(config: Config, d: ClusterDeps): Cluster {
+  const client: RedisClient = createRedisClient(config.redis.url, config.redis.cluster, { log: d.log });
+  const store = new RedisPresenceStore(client, { keyPrefix: config.redis.keyPrefix, instanceId: d.instanceId, leaseTtlMs: config.redis.leaseTtlSec * 1000 }, d.log);
+  const resilient = new ResilientPresenceStore(store, d.localSessions, d.log);
+  const peers = new PeerForwarder(config.server.apiToken, 5000, peerCredentials(config.server));
+  return {
+    kind: 'redis',
+    presence: resilient,
+    kicker: new PeerKicker(store, peers, d.log),
+    api: (local) => new ClusterApi(d.instanceId, local, resilient, store, peers, d.log),
+    membership: (lease) =>
+      new ClusterMembership(store, resilient, lease, d.localEntries, { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 }, d.log),
+    liveInstances: () => store.liveInstances(),
+    close: async () => {
+      peers.close();
+      await resilient.close();
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/**
+ * Instances call each other like any client: over TLS (presenting their own certificate, for
+ * mTLS) when the gRPC server uses TLS, trusting tlsCaFile, else the instance certificate itself.
+ */
+function peerCredentials(srv: Config['server']): grpc.ChannelCredentials {
+  if (srv.tlsCertFile === '') return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(fs.readFileSync(srv.tlsCaFile !== '' ? srv.tlsCaFile : srv.tlsCertFile), fs.readFileSync(srv.tlsKeyFile), fs.readFileSync(srv.tlsCertFile));
+}
