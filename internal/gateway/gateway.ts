@@ -199,7 +199,7 @@ export class Gateway implements WsHandler<Attempt> {
     );
   }
 
-  private status(s: Session, event: ConnectionStatus['event'], reason: string): ConnectionStatus {
+  private status(s: Session, event: NonNullable<ConnectionStatus['event']>, reason: string): ConnectionStatus {
     return {
       userId: s.userId,
       deviceId: s.deviceId,

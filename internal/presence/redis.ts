@@ -41,13 +41,14 @@
  * Redis cannot be reached; callers decide what to do (serve locally, re-register later). The
  * client must not have ioredis' own `keyPrefix` option set (this store prefixes its keys itself).
  */
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from '../redis/client';
 import type { InstanceDirectory } from '../cluster/types';
 import type { Logger } from '../observability/logger';
 import { isConflictMode, isPolicyName } from '../policy/policy';
 import type { PolicySettings, Victim, VictimReason } from '../policy/policy';
 import { isPlatform } from '../protocol/codes';
+import { luaFile } from './lua';
 import type { NewLogin, PresenceEntry, PresenceStore, RegisterResult } from './types';
 
 export const DEFAULT_KEY_PREFIX = 'ima:';
@@ -58,7 +59,6 @@ export const VIEW_MAX_AGE_MS = 1_000;
 /** Users handled concurrently by `sweep`, `removeInstanceMappings` and `reRegister`. */
 const BATCH = 100;
 
-export type RedisClient = Redis | Cluster;
 
 export interface RedisPresenceOptions {
   /** Prefix of every key; default `ima:`. */
@@ -91,249 +91,22 @@ export interface InstanceLease extends LeaseInfo {
 // Lua scripts. Each one touches one key only (Redis Cluster safe). Numbers go back as strings.
 // ---------------------------------------------------------------------------------------------
 
-/** Shared Lua helpers: reserved fields, entry decoding, deleting a user key left with no device. */
-const LUA_COMMON = `
-local function reserved(f)
-  return string.sub(f, 1, 1) == '#' and string.sub(f, 2, 2) ~= '#'
-end
-local function decode(v)
-  local ok, d = pcall(cjson.decode, v)
-  if not ok or type(d) ~= 'table' or type(d.i) ~= 'string' or type(d.p) ~= 'string' then return nil end
-  local e, t = tonumber(d.e), tonumber(d.t)
-  if e == nil or t == nil then return nil end
-  return { p = d.p, i = d.i, e = e, t = t }
-end
-local function dropIfEmpty(key)
-  local n = redis.call('HLEN', key)
-  if n == 0 or (n == 1 and redis.call('HEXISTS', key, '#epoch') == 1) then redis.call('DEL', key) end
-end
-`;
-
 /**
- * register: the multi-device policy and the registration, atomically, on one user hash.
- * A port of `decide()` (internal/policy/policy.ts): same device -> victim `same_device` (always);
- * same slot -> victim `policy` (kick_old) or rejection with nothing changed (reject_new);
- * then `maxConnectionsPerUser` evicts the oldest (connectedAt, then epoch) -> `max_connections`.
- * Victims are ordered same_device, policy, max_connections, each oldest first.
- *
- * KEYS[1] user hash.
- * ARGV: 1 field, 2 platform, 3 instanceId of the login, 4 entry JSON up to `"e":`, 5 entry JSON
- * after the epoch, 6 policy, 7 maxConnectionsPerUser (0 = unlimited), 8 onConflict,
- * 9 strict ('1': an entry of an instance in neither list counts as dead), 10 the caller's
- * instanceId (always live), 11 n dead instances, then those ids, then n live instances, then
- * those ids.
- * Returns {'admit', epoch, purged, (field, reason, json)...}
- *       | {'reject', purged, (field, json)...}   (conflicts, oldest first)
- *       | {'unknown', instanceId}                (nothing changed; refresh the view, call strict)
- * Entries of dead instances and undecodable entries are deleted (`purged` counts them).
+ * The Lua scripts, one file each under lua/ (read once when this module loads). Each script touches
+ * one key (or one slot): the schema stays Redis-Cluster safe. Scripts starting with the shared
+ * helpers (common.lua, now-ms.lua) get them prepended.
  */
-const LUA_REGISTER = `${LUA_COMMON}
-if redis.replicate_commands then redis.replicate_commands() end -- TIME before writes (Redis < 5)
-local key = KEYS[1]
-local field, platform, inst, prefix, suffix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local policy, maxc, mode, strict = ARGV[6], tonumber(ARGV[7]), ARGV[8], ARGV[9] == '1'
-local known = {}
-local a = 12
-for _ = 1, tonumber(ARGV[11]) do known[ARGV[a]] = false; a = a + 1 end
-local nlive = tonumber(ARGV[a]); a = a + 1
-for _ = 1, nlive do known[ARGV[a]] = true; a = a + 1 end
-known[ARGV[10]] = true
-known[inst] = true
-
-local CLASS = { ios = 'mobile', android = 'mobile', windows = 'desktop', macos = 'desktop', linux = 'desktop',
-  ipad = 'pad', apad = 'pad', web = 'web', miniweb = 'miniweb' }
-local function slot(p)
-  if policy == 'allow_all' then return nil end
-  if policy == 'one_per_platform' then return 'platform:' .. p end
-  local c = CLASS[p] or 'undefined'
-  if policy == 'one_per_class' then return 'class:' .. c end
-  if policy == 'pc_and_one_other' then
-    if c == 'desktop' then return nil end
-    return 'other'
-  end
-  if policy == 'single_session' then return 'user' end
-  return error('unknown policy ' .. tostring(policy))
-end
-local function older(x, y)
-  if x.t ~= y.t then return x.t < y.t end
-  return x.e < y.e
-end
-
-local want = slot(platform)
-local raw = redis.call('HGETALL', key)
-local same, conflicts, rest, purge = {}, {}, {}, {}
-for j = 1, #raw, 2 do
-  local f, v = raw[j], raw[j + 1]
-  if not reserved(f) then
-    local s = decode(v)
-    if s == nil then
-      purge[#purge + 1] = f
-    else
-      s.f = f
-      s.v = v
-      local live = known[s.i]
-      if live == false or (live == nil and strict) then
-        purge[#purge + 1] = f
-      elseif live == nil then
-        return { 'unknown', s.i }
-      elseif f == field then
-        same[#same + 1] = s
-      elseif want ~= nil and slot(s.p) == want then
-        conflicts[#conflicts + 1] = s
-      else
-        rest[#rest + 1] = s
-      end
-    end
-  end
-end
-for _, f in ipairs(purge) do redis.call('HDEL', key, f) end
-
-if #conflicts > 0 and mode == 'reject_new' then
-  table.sort(conflicts, older)
-  local out = { 'reject', tostring(#purge) }
-  for _, s in ipairs(conflicts) do
-    out[#out + 1] = s.f
-    out[#out + 1] = s.v
-  end
-  if #purge > 0 then dropIfEmpty(key) end
-  return out
-end
-
-local victims = {}
-table.sort(same, older)
-for _, s in ipairs(same) do victims[#victims + 1] = { s, 'same_device' } end
-table.sort(conflicts, older)
-for _, s in ipairs(conflicts) do victims[#victims + 1] = { s, 'policy' } end
-if maxc > 0 and #rest > 0 then
-  local excess = #rest + 1 - maxc
-  if excess > 0 then
-    table.sort(rest, older)
-    local n = math.min(math.ceil(excess), #rest)
-    for k = 1, n do victims[#victims + 1] = { rest[k], 'max_connections' } end
-  end
-end
-for _, v in ipairs(victims) do redis.call('HDEL', key, v[1].f) end
-
-if redis.call('HEXISTS', key, '#epoch') == 0 then
-  local now = redis.call('TIME')
-  redis.call('HSET', key, '#epoch', string.format('%d', tonumber(now[1]) * 1000000 + tonumber(now[2])))
-end
-local epoch = redis.call('HINCRBY', key, '#epoch', 1)
-local es = string.format('%d', epoch)
-redis.call('HSET', key, field, prefix .. es .. suffix)
-
-local out = { 'admit', es, tostring(#purge) }
-for _, v in ipairs(victims) do
-  out[#out + 1] = v[1].f
-  out[#out + 1] = v[2]
-  out[#out + 1] = v[1].v
-end
-return out
-`;
-
-/** unregister. KEYS[1] user hash; ARGV 1 field, 2 epoch. Deletes the field only when its epoch matches; 1/0. */
-const LUA_UNREGISTER = `${LUA_COMMON}
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-local s = decode(v)
-if s == nil or s.e ~= tonumber(ARGV[2]) then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-dropIfEmpty(KEYS[1])
-return 1
-`;
-
-/** purge (sweep, shutdown). KEYS[1] user hash; ARGV 1 instanceId. Deletes that instance's entries; returns how many. */
-const LUA_PURGE_INSTANCE = `${LUA_COMMON}
-local raw = redis.call('HGETALL', KEYS[1])
-local n = 0
-for j = 1, #raw, 2 do
-  local f = raw[j]
-  if not reserved(f) then
-    local s = decode(raw[j + 1])
-    if s ~= nil and s.i == ARGV[1] then
-      redis.call('HDEL', KEYS[1], f)
-      n = n + 1
-    end
-  end
-end
-if n > 0 then dropIfEmpty(KEYS[1]) end
-return n
-`;
-
-/**
- * reRegister. KEYS[1] user hash; ARGV 1 field, 2 entry JSON, 3 epoch. Writes the entry when the
- * field is absent or holds an older epoch; raises `#epoch` to at least the epoch. 1 written / 0.
- */
-const LUA_REREGISTER = `${LUA_COMMON}
-local key, field, e = KEYS[1], ARGV[1], tonumber(ARGV[3])
-local c = tonumber(redis.call('HGET', key, '#epoch') or '0') or 0
-if c < e then redis.call('HSET', key, '#epoch', ARGV[3]) end
-local cur = redis.call('HGET', key, field)
-if cur then
-  local s = decode(cur)
-  if s ~= nil and s.e >= e then return 0 end
-end
-redis.call('HSET', key, field, ARGV[2])
-return 1
-`;
-
-/** The Redis clock in unix ms (inside a script). */
-const LUA_NOW_MS = `
-if redis.replicate_commands then redis.replicate_commands() end
-local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-`;
-
-/**
- * lease refresh. KEYS[1] instances zset; ARGV 1 instanceId, 2 ttl ms. Sets the score to
- * now + ttl; returns {continuous (1 when the previous score existed and had not expired), now}.
- */
-const LUA_LEASE = `${LUA_NOW_MS}
-local now = nowMs()
-local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local continuous = 0
-if old and tonumber(old) >= now then continuous = 1 end
-return { continuous, string.format('%d', now) }
-`;
-
-/** view. KEYS[1] instances zset. Returns {now, member, score, member, score...} (every member). */
-const LUA_VIEW = `${LUA_NOW_MS}
-local out = { string.format('%d', nowMs()) }
-local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-for j = 1, #all do out[#out + 1] = all[j] end
-return out
-`;
-
-/** live. KEYS[1] instances zset. Returns {now, member, score...} of unexpired leases. */
-const LUA_LIVE = `${LUA_NOW_MS}
-local now = nowMs()
-local out = { string.format('%d', now) }
-local all = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
-for j = 1, #all do out[#out + 1] = all[j] end
-return out
-`;
-
-/** expired. KEYS[1] instances zset. The members whose lease expired (score < now). */
-const LUA_EXPIRED = `${LUA_NOW_MS}
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. nowMs())
-`;
-
-/**
- * forget. KEYS[1] instances zset; ARGV 1 instanceId. Removes the member if its lease is still
- * expired; 1 when it is gone (removed now or before), 0 when it came back to life.
- */
-const LUA_FORGET_EXPIRED = `${LUA_NOW_MS}
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not s then return 1 end
-if tonumber(s) < nowMs() then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-`;
+const LUA_COMMON = luaFile('common');
+const LUA_NOW_MS = luaFile('now-ms');
+const LUA_REGISTER = `${LUA_COMMON}\n${luaFile('register')}`;
+const LUA_UNREGISTER = `${LUA_COMMON}\n${luaFile('unregister')}`;
+const LUA_PURGE_INSTANCE = `${LUA_COMMON}\n${luaFile('purge-instance')}`;
+const LUA_REREGISTER = `${LUA_COMMON}\n${luaFile('reregister')}`;
+const LUA_LEASE = `${LUA_NOW_MS}\n${luaFile('lease')}`;
+const LUA_VIEW = `${LUA_NOW_MS}\n${luaFile('view')}`;
+const LUA_LIVE = `${LUA_NOW_MS}\n${luaFile('live')}`;
+const LUA_EXPIRED = `${LUA_NOW_MS}\n${luaFile('expired')}`;
+const LUA_FORGET_EXPIRED = `${LUA_NOW_MS}\n${luaFile('forget-expired')}`;
 
 const COMMANDS = {
   imaPresenceRegister: LUA_REGISTER,
@@ -401,74 +174,6 @@ export function decodeEntry(userId: string, field: string, json: string): Presen
 function finiteNumber(name: string, n: number): string {
   if (!Number.isFinite(n)) throw new TypeError(`${name} must be a finite number, got ${n}`);
   return String(n);
-}
-
-/**
- * Builds an ioredis client the way the presence store expects it, so that no call hangs and no
- * call runs later than its caller was told:
- * - `maxRetriesPerRequest: 1` and `commandTimeout` (default 3 s): a command rejects quickly;
- * - the offline queue is on only until the first `ready` (start-up needs no explicit wait), then
- *   turned off: while Redis is unreachable every call rejects at once, and a call that was
- *   rejected is never executed later on reconnection (`autoResendUnfulfilledCommands: false`
- *   for the same reason). A write whose connection died after sending it may still have been
- *   applied, as with any remote write.
- * - reconnection keeps going in the background with a capped backoff (max 2 s).
- * The store itself also works with any client built with `enableOfflineQueue: false`.
- * `url`: `redis://[user:pass@]host:port[/db]` (or `rediss://`); with `cluster`, a comma-separated
- * list of seed nodes (`redis://h1:7000,h2:7001`; the first one's credentials and TLS apply).
- * An `error` listener is always attached (logging to `log` when given), so connection errors never
- * become unhandled `error` events. The caller owns the client (`quit()` it at shutdown); it must
- * not set ioredis' `keyPrefix` (the store prefixes its keys itself).
- */
-export function createRedisClient(
-  url: string,
-  cluster: boolean,
-  opts: { log?: Logger; commandTimeoutMs?: number; connectTimeoutMs?: number } = {},
-): RedisClient {
-  const common = {
-    maxRetriesPerRequest: 1,
-    connectTimeout: opts.connectTimeoutMs ?? 5_000,
-    commandTimeout: opts.commandTimeoutMs ?? 3_000,
-    autoResendUnfulfilledCommands: false,
-  } satisfies RedisOptions;
-  let client: RedisClient;
-  if (!cluster) {
-    client = new Redis(url, {
-      ...common,
-      enableOfflineQueue: true,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
-    });
-  } else {
-    const urls = url
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '')
-      .map((s) => new URL(s.includes('://') ? s : `redis://${s}`));
-    const first = urls[0];
-    if (first === undefined) throw new Error('createRedisClient: empty Redis Cluster URL');
-    const redisOptions: ClusterOptions['redisOptions'] = {
-      ...common,
-      ...(first.username !== '' ? { username: decodeURIComponent(first.username) } : {}),
-      ...(first.password !== '' ? { password: decodeURIComponent(first.password) } : {}),
-      ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
-    };
-    client = new Cluster(
-      urls.map((u) => ({ host: u.hostname, port: u.port === '' ? 6379 : Number(u.port) })),
-      {
-        redisOptions,
-        enableOfflineQueue: true,
-        clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-      },
-    );
-  }
-  const c = client;
-  c.once('ready', () => {
-    c.options.enableOfflineQueue = false;
-  });
-  c.on('error', (err: unknown) => {
-    opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'redis connection error');
-  });
-  return c;
 }
 
 /**

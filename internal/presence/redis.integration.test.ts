@@ -7,7 +7,8 @@ import type { PolicySettings } from '../policy/policy';
 import type { Platform } from '../protocol/codes';
 import { startRedis, type TestRedis } from '../../test/support/redis';
 import { CONTRACT_INSTANCE_A, CONTRACT_INSTANCE_B, presenceContract } from './contract';
-import { createRedisClient, RedisPresenceStore, type LeaseInfo, type RedisClient } from './redis';
+import { createRedisClient, type RedisClient } from '../redis/client';
+import { RedisPresenceStore, type LeaseInfo } from './redis';
 import type { NewLogin, PresenceEntry, RegisterResult } from './types';
 
 let server: TestRedis;
