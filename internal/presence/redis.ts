@@ -43,7 +43,6 @@
  */
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/client';
-import type { InstanceDirectory } from '../cluster/types';
 import type { Logger } from '../observability/logger';
 import { isConflictMode, isPolicyName } from '../policy/policy';
 import type { PolicySettings, Victim, VictimReason } from '../policy/policy';
@@ -180,9 +179,10 @@ function finiteNumber(name: string, n: number): string {
  * The Redis presence store (see the key schema above). One instance per gateway; several stores
  * (one per instance) share the same Redis. Call `refreshLease` before the first `register` (and
  * every few seconds, well within `leaseTtlMs`): entries of an instance unknown to `<p>instances`
- * count as dead.
+ * count as dead. It is also the cluster's instance directory (the leases): `liveInstances`
+ * satisfies cluster/'s InstanceDirectory structurally, so presence imports nothing of cluster/.
  */
-export class RedisPresenceStore implements PresenceStore, InstanceDirectory {
+export class RedisPresenceStore implements PresenceStore {
   private readonly prefix: string;
   private readonly instanceId: string;
   private readonly leaseTtlMs: number;
