@@ -1,5 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
+import type { BroadcastRequestOutput } from '../../api/gen/im/gateway/v1/BroadcastRequest';
+import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/ConnectionStatusRequest';
+import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
+import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
+import type { Result } from '../../pkg/result';
 import type { AdminHandler, AdminPreflight, AdminRequest, AdminResponse } from '../observability/admin';
 import { json } from '../observability/admin';
 import type { Logger } from '../observability/logger';
@@ -314,7 +319,6 @@ function dropNulls(v: unknown): unknown {
   return out;
 }
 
-type AnyHandler = (req: unknown, ctx: CallContext) => Promise<{ ok: boolean; value?: unknown; error?: ApiError }>;
 
 const INTERNAL: ApiError = { code: grpc.status.INTERNAL, message: 'internal error' };
 
@@ -340,6 +344,14 @@ const INTERNAL: ApiError = { code: grpc.status.INTERNAL, message: 'internal erro
  */
 export function createJsonApiHandler(api: GatewayApi, guard: CallGuard, log: Logger): AdminHandler {
   const c = loadContract();
+  // one entry per method; `request` was decoded by that method's protobuf type, hence its shape
+  const dispatch: { readonly [M in GatewayMethod]: (request: unknown, ctx: CallContext) => Promise<Result<unknown, ApiError>> } = {
+    PushToUser: (r, ctx) => api.PushToUser(r as PushRequestOutput, ctx),
+    PushToUsers: (r, ctx) => api.PushToUsers(r as PushRequestOutput, ctx),
+    Broadcast: (r, ctx) => api.Broadcast(r as BroadcastRequestOutput, ctx),
+    KickUser: (r, ctx) => api.KickUser(r as KickUserRequestOutput, ctx),
+    GetConnectionStatus: (r, ctx) => api.GetConnectionStatus(r as ConnectionStatusRequestOutput, ctx),
+  };
   return async (req: AdminRequest): Promise<AdminResponse> => {
     if (req.method !== 'POST') {
       return { ...errorResponse(405, { code: grpc.status.UNIMPLEMENTED, message: `${req.method} not allowed: use POST` }), headers: { allow: 'POST' } };
@@ -379,7 +391,7 @@ export function createJsonApiHandler(api: GatewayApi, guard: CallGuard, log: Log
     const ctx: CallContext = { headers, deadline };
     let result: { ok: boolean; value?: unknown; error?: ApiError };
     try {
-      const call = Promise.resolve((api[method] as AnyHandler).call(api, request, ctx));
+      const call = Promise.resolve(dispatch[method](request, ctx));
       const outcome = await withDeadline(call, deadline);
       if (outcome === DEADLINE) {
         // The handler goes on (as a gRPC handler whose call was cancelled); a later failure is logged.

@@ -3,8 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Logger } from '../observability/logger';
+import type { IMAGatewayServiceHandlers } from '../../api/gen/im/gateway/v1/IMAGatewayService';
+import type { Result } from '../../pkg/result';
 import type { ApiError, CallContext, CallGuard, GatewayApi, GatewayMethod } from './api';
-import { GATEWAY_METHODS, GATEWAY_SERVICE } from './api';
+import { GATEWAY_SERVICE } from './api';
 import { loadProto } from './proto';
 
 export interface GrpcServerSettings {
@@ -63,15 +65,23 @@ export class GrpcServer {
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
     const { def, grpcType } = loadProto();
-    const handlers: grpc.UntypedServiceImplementation = {};
-    for (const method of GATEWAY_METHODS) handlers[method] = this.unary(method, api, guard);
+    // one typed handler per method (the generated IMAGatewayServiceHandlers): a missing or
+    // mistyped method is a compile error
+    const handlers: IMAGatewayServiceHandlers = {
+      PushToUser: this.unary('PushToUser', guard, (req, ctx) => api.PushToUser(req, ctx)),
+      PushToUsers: this.unary('PushToUsers', guard, (req, ctx) => api.PushToUsers(req, ctx)),
+      Broadcast: this.unary('Broadcast', guard, (req, ctx) => api.Broadcast(req, ctx)),
+      KickUser: this.unary('KickUser', guard, (req, ctx) => api.KickUser(req, ctx)),
+      GetConnectionStatus: this.unary('GetConnectionStatus', guard, (req, ctx) => api.GetConnectionStatus(req, ctx)),
+    };
     this.server.addService(grpcType.im.gateway.v1.IMAGatewayService.service, handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [GATEWAY_SERVICE]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     new ReflectionService(def, { services: [GATEWAY_SERVICE] }).addToServer(this.server);
   }
 
-  private unary(method: GatewayMethod, api: GatewayApi, guard: CallGuard): grpc.handleUnaryCall<unknown, unknown> {
+  /** A unary handler: the guard, the call context, the use case, and exactly one answer. */
+  private unary<Req, Res>(method: GatewayMethod, guard: CallGuard, handle: (req: Req, ctx: CallContext) => Promise<Result<Res, ApiError>>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const headers = metadataHeaders(call.metadata);
       const denied = guard.check(method, headers);
@@ -81,17 +91,16 @@ export class GrpcServer {
       }
       const deadline = call.getDeadline();
       const ctx: CallContext = { headers, deadline: deadline instanceof Date ? deadline.getTime() : Number(deadline) };
-      let handler: Promise<{ ok: boolean; value?: unknown; error?: ApiError }>;
+      let answer: Promise<Result<Res, ApiError>>;
       try {
-        handler = (api[method] as (req: unknown, ctx: CallContext) => Promise<{ ok: boolean; value?: unknown; error?: ApiError }>).call(api, call.request, ctx);
+        answer = handle(call.request, ctx);
       } catch (e) {
-        handler = Promise.reject(e);
+        answer = Promise.reject(e instanceof Error ? e : new Error(String(e)));
       }
-      handler.then(
+      answer.then(
         (r) => {
           if (r.ok) callback(null, r.value);
-          else if (r.error !== undefined) callback(toServiceError(r.error));
-          else callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+          else callback(toServiceError(r.error));
         },
         (e: unknown) => {
           this.log.error({ err: e, method }, 'push API handler failed');
