@@ -1,7 +1,26 @@
 import type { Logger } from '../observability/logger';
-import type { ResilientPresenceStore } from '../presence/resilient';
+import type { LeaseInfo } from '../presence/redis';
 import type { PresenceEntry } from '../presence/types';
-import type { LeaseInfo, RedisPresenceStore } from '../presence/redis';
+
+/** The lease side of the shared store (the Redis presence store implements it). */
+export interface LeaseStore {
+  /** Writes this instance's lease; false when the previous one had lapsed (mappings may be gone). */
+  refreshLease(info: LeaseInfo): Promise<boolean>;
+  /** Writes this instance's mappings back; how many were written. */
+  reRegister(entries: readonly PresenceEntry[]): Promise<number>;
+  /** Deletes the mappings of instances whose lease expired; how many. */
+  sweep(): Promise<number>;
+  /** Deletes this instance's mappings and lease; how many mappings. */
+  removeInstanceMappings(): Promise<number>;
+}
+
+/** What the presence fallback left to write back (the resilient presence store implements it). */
+export interface PendingSync {
+  /** Whether a write-back is due; cleared by the call. */
+  takePendingSync(): boolean;
+  /** Replays removals that failed while the store was unreachable. */
+  retryRemovals(): Promise<void>;
+}
 
 export interface MembershipSettings {
   readonly leaseRefreshMs: number;
@@ -26,8 +45,8 @@ export class ClusterMembership {
   swept = 0;
 
   constructor(
-    private readonly store: RedisPresenceStore,
-    private readonly resilient: ResilientPresenceStore,
+    private readonly store: LeaseStore,
+    private readonly resilient: PendingSync,
     private readonly lease: () => LeaseInfo,
     private readonly localEntries: () => PresenceEntry[],
     private readonly settings: MembershipSettings,
@@ -59,8 +78,8 @@ export class ClusterMembership {
     try {
       const continuous = await this.store.refreshLease(this.lease());
       const wasDown = this.state === 'down';
-      if (wasDown || !continuous || this.resilient.pendingSync) {
-        this.resilient.pendingSync = false;
+      const pending = this.resilient.takePendingSync();
+      if (wasDown || !continuous || pending) {
         await this.resilient.retryRemovals();
         const entries = this.localEntries();
         const n = await this.store.reRegister(entries);

@@ -9,13 +9,13 @@ import type { NewLogin, PresenceEntry, PresenceStore, RegisterResult } from './t
  * then) with an epoch taken from the clock in microseconds, the same scale the Redis store seeds
  * its epochs with, so a later login still outnumbers it; a failed `unregister` is remembered and
  * retried; `sessions` falls back to the local ones. `pendingSync` says the local mappings must be
- * written back (reRegister) once the store answers again.
+ * written back (reRegister) once the store answers again; the membership loop takes it with
+ * `takePendingSync()`.
  */
 export class ResilientPresenceStore implements PresenceStore {
   private lastFallbackEpoch = 0;
   private readonly failedRemovals = new Map<string, { userId: string; deviceId: string; epoch: number }>();
-  /** True after any fallback: the cluster view misses some of this instance's mappings. */
-  pendingSync = false;
+  private unsynced = false;
   fallbacks = 0;
 
   constructor(
@@ -30,7 +30,7 @@ export class ResilientPresenceStore implements PresenceStore {
       return await this.primary.register(login, settings);
     } catch (e) {
       this.fallbacks++;
-      this.pendingSync = true;
+      this.unsynced = true;
       this.log.warn({ userId: login.userId, err: errText(e) }, 'presence store unreachable: login policy applied to this instance only');
       const existing: ExistingSession[] = this.localSessions(login.userId);
       const decision = decide(existing, login, settings);
@@ -44,7 +44,7 @@ export class ResilientPresenceStore implements PresenceStore {
     try {
       return await this.primary.unregister(userId, deviceId, epoch);
     } catch (e) {
-      this.pendingSync = true;
+      this.unsynced = true;
       this.failedRemovals.set(`${userId}\n${deviceId}\n${epoch}`, { userId, deviceId, epoch });
       this.log.debug({ userId, deviceId, err: errText(e) }, 'presence unregister failed: retried when the store is back');
       return false;
@@ -65,6 +65,18 @@ export class ResilientPresenceStore implements PresenceStore {
     } catch {
       return new Map(userIds.map((u) => [u, this.localSessions(u)]));
     }
+  }
+
+  /** True after any fallback: the cluster view misses some of this instance's mappings. */
+  get pendingSync(): boolean {
+    return this.unsynced;
+  }
+
+  /** Whether a write-back is due (see pendingSync); the caller is about to do it, so it is cleared. */
+  takePendingSync(): boolean {
+    const due = this.unsynced;
+    this.unsynced = false;
+    return due;
   }
 
   /** Retries the removals that failed while the store was unreachable. */
