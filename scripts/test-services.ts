@@ -2,7 +2,7 @@
  * Starts the gRPC test services (MUC, business, optionally server push) for manual runs and
  * benchmarks:
  *
- *   node dist/scripts/test-services.js --muc-port 50061 --business-port 50062 [--push-port 50063]
+ *   node dist/scripts/test-services.js --muc-port 20061 --business-port 20062 [--push-port 20063]
  *     [--host 127.0.0.1] [--token TOKEN=USER[:EXPIRE_AT_MS] ...] [--accept-prefix PREFIX]
  *     [--muc-delay-ms N] [--business-delay-ms N] [--echo] [--verbose]
  *

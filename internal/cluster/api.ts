@@ -55,7 +55,7 @@ export class ClusterApi implements GatewayApi {
     if (this.forwarded(ctx) || req.userIds.length === 0) return as === 'PushToUser' ? this.local.PushToUser(req, ctx) : this.local.PushToUsers(req, ctx);
     const invalid = this.local.validatePushToUsers(req);
     if (invalid !== null) return err(invalid);
-    const owners = await this.owners(req.userIds);
+    const owners = await this.owners(req.userIds, ctx.deadline);
     const localUsers: string[] = [];
     const byInstance = new Map<string, string[]>();
     for (const u of new Set(req.userIds)) {
@@ -148,12 +148,12 @@ export class ClusterApi implements GatewayApi {
   }
 
   /** The instances holding each user's devices, read in one batch; unreachable presence = this instance (deliver locally at least). */
-  private async owners(userIds: readonly string[]): Promise<Map<string, Set<string>>> {
+  private async owners(userIds: readonly string[], deadline: number): Promise<Map<string, Set<string>>> {
     const out = new Map<string, Set<string>>();
     const unique = [...new Set(userIds)];
     let byUser: Map<string, PresenceEntry[]>;
     try {
-      byUser = await this.presence.sessionsMany(unique);
+      byUser = await this.presence.sessionsMany(unique, deadline);
     } catch {
       for (const u of unique) out.set(u, new Set([this.selfId]));
       return out;

@@ -13,7 +13,7 @@ import { decide } from '../policy/policy';
 import type { PolicySettings } from '../policy/policy';
 import { MemoryPresenceStore } from '../presence/memory';
 import type { NewLogin, PresenceEntry, PresenceStore, RegisterResult } from '../presence/types';
-import type { UpgradeInfo } from '../transport/ws/types';
+import type { UpgradeInfo } from './ports';
 import { Gateway } from './gateway';
 import type { GatewaySettings } from './gateway';
 import type { Attempt } from './session';

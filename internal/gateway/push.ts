@@ -17,8 +17,8 @@ import type { Logger } from '../observability/logger';
 import type { PresenceStore } from '../presence/types';
 import { CloseCode, isPlatform } from '../protocol/codes';
 import { encodeServerMessage } from '../protocol/frames';
-import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
-import { invalidArgument } from '../rpc/api';
+import type { ApiError, CallContext, GatewayApi } from './ports';
+import { invalidArgument } from './ports';
 import type { Gateway } from './gateway';
 import type { Session } from './session';
 import type { GatewayStats } from './stats';
@@ -114,12 +114,12 @@ export class PushService implements GatewayApi {
     return ok({ success: true, kicked: targets.length });
   }
 
-  async GetConnectionStatus(req: ConnectionStatusRequestOutput, _ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
+  async GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
     const users = this.checkUsers(req.userIds);
     if (!users.ok) return this.fail('GetConnectionStatus', users.error);
     const statuses: ConnectionStatus[] = [];
     // one batch for every user: a stalled Redis costs one command timeout, not one per user
-    const byUser = await this.d.presence.sessionsMany(users.value);
+    const byUser = await this.d.presence.sessionsMany(users.value, ctx.deadline);
     for (const u of users.value) {
       for (const e of byUser.get(u) ?? []) {
         statuses.push({

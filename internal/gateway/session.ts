@@ -1,6 +1,6 @@
 import type { RegisteredConnection } from '../connection/types';
 import type { Platform } from '../protocol/codes';
-import type { TransportSocket } from '../transport/ws/types';
+import type { TransportSocket } from './ports';
 import { TokenBucket } from '../../pkg/token-bucket';
 
 /** A client message waiting in its connection's ordered forward queue. */

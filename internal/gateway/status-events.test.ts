@@ -4,7 +4,7 @@ import pino from 'pino';
 import type { ConnectionStatus } from '../../api/gen/im/gateway/v1/ConnectionStatus';
 import type { Result } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
-import type { UpstreamError } from '../rpc/upstream';
+import type { UpstreamError } from './ports';
 import { DROP_LOG_INTERVAL_MS, StatusEventQueue } from './status-events';
 import type { StatusEventSettings, StatusEventTimers } from './status-events';
 

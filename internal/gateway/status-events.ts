@@ -8,8 +8,8 @@ import { Backoff } from '../../pkg/backoff';
 import type { Result } from '../../pkg/result';
 import { err } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
-import type { BusinessClient } from '../rpc/business';
-import type { UpstreamError } from '../rpc/upstream';
+import type { BusinessClient } from './ports';
+import type { UpstreamError } from './ports';
 
 export interface StatusEventSettings {
   /** Bound on queued events (waiting to be sent or waiting for a retry; in-flight calls are not counted). When full, the OLDEST queued event is dropped (counted). >= 1. */

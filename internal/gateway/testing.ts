@@ -13,9 +13,9 @@ import { err, ok } from '../../pkg/result';
 import type { Identity, TokenRequest, TokenVerifier, VerifyError } from '../auth/types';
 import type { Logger } from '../observability/logger';
 import { CloseCode } from '../protocol/codes';
-import type { BusinessClient } from '../rpc/business';
-import type { UpstreamError } from '../rpc/upstream';
-import type { TransportSocket, UpgradeInfo, WsHandler } from '../transport/ws/types';
+import type { BusinessClient } from './ports';
+import type { UpstreamError } from './ports';
+import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
 
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {

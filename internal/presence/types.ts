@@ -34,8 +34,9 @@ export interface PresenceStore {
   sessions(userId: string): Promise<PresenceEntry[]>;
   /**
    * `sessions` of many users in one batch (one round trip to Redis, never one wait per user): a
-   * map with an entry, possibly empty, for every distinct user asked.
+   * map with an entry, possibly empty, for every distinct user asked. `deadline` (unix ms) is the
+   * caller's: a store that falls back (ResilientPresenceStore) answers by then from what it has.
    */
-  sessionsMany(userIds: readonly string[]): Promise<Map<string, PresenceEntry[]>>;
+  sessionsMany(userIds: readonly string[], deadline?: number): Promise<Map<string, PresenceEntry[]>>;
   close(): Promise<void>;
 }

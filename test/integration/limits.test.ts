@@ -390,6 +390,15 @@ describe('Redis stalled (SIGSTOP)', () => {
       assert.ok(push.ms < 5000, `PushToUsers took ${push.ms} ms`);
       assert.equal(push.res?.delivered, 20, 'local delivery goes on');
       for (const c of clients) await c.next('stall');
+      // a caller's deadline shorter than the Redis command timeout is kept: the answer comes from the local view in time
+      const [quickStatus, quickPush] = await Promise.all([
+        call<{ statuses: unknown[] }>(rpc, 'GetConnectionStatus', { userIds: users }, 1000),
+        call<{ delivered: number }>(rpc, 'PushToUsers', { userIds: users, message: { type: 'stall2', payload: Buffer.from('2') } }, 1000),
+      ]);
+      assert.equal(quickStatus.err, undefined, `GetConnectionStatus with a 1 s deadline: ${quickStatus.err?.message ?? ''}`);
+      assert.equal(quickStatus.res?.statuses.length, 20);
+      assert.equal(quickPush.err, undefined, `PushToUsers with a 1 s deadline: ${quickPush.err?.message ?? ''}`);
+      assert.equal(quickPush.res?.delivered, 20);
     } finally {
       redis.resume();
       rpc.close();
