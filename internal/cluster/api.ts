@@ -7,6 +7,7 @@ import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserRespo
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
 import type { Result } from '../../pkg/result';
+import { LATE, beforeDeadline } from '../../pkg/deadline';
 import { err, ok } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
 import type { PresenceEntry, PresenceStore } from '../presence/types';
@@ -73,11 +74,11 @@ export class ClusterApi implements GatewayApi {
     const localCall: Promise<Result<PushResponse, ApiError>> =
       localUsers.length > 0 ? this.local.PushToUsers({ ...req, userId: '', userIds: localUsers }, ctx) : Promise.resolve(ok({ success: true, delivered: 0, offlineUserIds: [] }));
     // the live instances are only read when some user lives elsewhere (a stalled Redis costs one wait, not two)
-    const addresses = byInstance.size > 0 ? await this.addresses() : new Map<string, string>();
+    const addresses = byInstance.size > 0 ? await this.addresses(ctx.deadline) : new Map<string, string>();
     const remote = [...byInstance].map(async ([instanceId, users]) => {
       const address = addresses.get(instanceId);
       if (address === undefined) return { users, res: null };
-      const r = await this.peers.call<PushResponse>(address, 'PushToUsers', { ...req, userId: '', userIds: users }, this.passThrough(ctx));
+      const r = await this.peers.call<PushResponse>(address, 'PushToUsers', { ...req, userId: '', userIds: users }, this.passThrough(ctx), ctx.deadline);
       if (!r.ok) this.log.warn({ instanceId, code: r.error.code, error: r.error.message }, 'forwarded PushToUsers failed');
       return { users, res: r.ok ? r.value : null };
     });
@@ -126,8 +127,8 @@ export class ClusterApi implements GatewayApi {
 
   /** Sends the call to every other live instance at once; the answers of those that succeeded. */
   private async toOthers<Res>(method: 'Broadcast' | 'KickUser', req: unknown, ctx: CallContext): Promise<Res[]> {
-    const others = (await this.live()).filter((i) => i.instanceId !== this.selfId);
-    const results = await Promise.all(others.map((i) => this.peers.call<Res>(i.address, method, req, this.passThrough(ctx))));
+    const others = (await this.live(ctx.deadline)).filter((i) => i.instanceId !== this.selfId);
+    const results = await Promise.all(others.map((i) => this.peers.call<Res>(i.address, method, req, this.passThrough(ctx), ctx.deadline)));
     const answers: Res[] = [];
     results.forEach((r, idx) => {
       if (r.ok) answers.push(r.value);
@@ -165,16 +166,19 @@ export class ClusterApi implements GatewayApi {
     return out;
   }
 
-  private async live(): Promise<InstanceInfo[]> {
+  /** The live instances; none (act locally) when they cannot be read before the call's deadline. */
+  private async live(deadline: number): Promise<InstanceInfo[]> {
     try {
-      return await this.directory.liveInstances();
+      const r = await beforeDeadline(this.directory.liveInstances(), deadline);
+      if (r !== LATE) return r;
+      this.log.warn('live instances not read before the call\'s deadline: acting locally');
     } catch (e) {
       this.log.warn({ err: e }, 'cannot list live instances: acting locally');
-      return [];
     }
+    return [];
   }
 
-  private async addresses(): Promise<Map<string, string>> {
-    return new Map((await this.live()).map((i) => [i.instanceId, i.address]));
+  private async addresses(deadline: number): Promise<Map<string, string>> {
+    return new Map((await this.live(deadline)).map((i) => [i.instanceId, i.address]));
   }
 }

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { IMAGatewayServiceClient } from '../../api/gen/im/gateway/v1/IMAGatewayService';
+import { answerBy } from '../../pkg/deadline';
 import type { Result } from '../../pkg/result';
 import { err, ok } from '../../pkg/result';
 import type { ApiError, GatewayMethod } from '../rpc/api';
@@ -23,7 +24,8 @@ export class PeerForwarder {
     private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {}
 
-  call<Res>(address: string, method: GatewayMethod, req: unknown, headers: Readonly<Record<string, string>> = {}): Promise<Result<Res, ApiError>> {
+  /** `deadline` (unix ms): the caller's; the call ends by then or after this forwarder's own timeout, whichever comes first. */
+  call<Res>(address: string, method: GatewayMethod, req: unknown, headers: Readonly<Record<string, string>> = {}, deadline = Infinity): Promise<Result<Res, ApiError>> {
     const client = this.client(address);
     const md = new grpc.Metadata();
     md.set(FORWARDED_HEADER, '1');
@@ -35,7 +37,7 @@ export class PeerForwarder {
         resolve(err({ code: grpc.status.INTERNAL, message: `no method ${method}` }));
         return;
       }
-      fn.call(client, req, md, { deadline: Date.now() + this.timeoutMs }, (e, res) => {
+      fn.call(client, req, md, { deadline: Math.min(Date.now() + this.timeoutMs, answerBy(deadline)) }, (e, res) => {
         if (e) resolve(err({ code: e.code, message: e.details || e.message }));
         else resolve(ok(res as Res));
       });

@@ -39,6 +39,8 @@ export class ClusterMembership {
   private timer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private ticking = false;
+  private sweeping = false;
+  private writeBackAgain = false;
   state: RedisState = 'up';
   lastError = '';
   reRegistrations = 0;
@@ -79,7 +81,11 @@ export class ClusterMembership {
       const continuous = await this.store.refreshLease(this.lease());
       const wasDown = this.state === 'down';
       const pending = this.resilient.takePendingSync();
-      if (wasDown || !continuous || pending) {
+      // after a discontinuity the write-back is done twice, one tick apart: a sweep of this
+      // instance that was already purging while the first one ran cannot leave mappings missing
+      const repeat = this.writeBackAgain;
+      this.writeBackAgain = wasDown || !continuous;
+      if (wasDown || !continuous || pending || repeat) {
         await this.resilient.retryRemovals();
         const entries = this.localEntries();
         const n = await this.store.reRegister(entries);
@@ -99,7 +105,8 @@ export class ClusterMembership {
   }
 
   private async sweep(): Promise<void> {
-    if (this.state === 'down') return;
+    if (this.state === 'down' || this.sweeping) return;
+    this.sweeping = true;
     try {
       const n = await this.store.sweep();
       if (n > 0) {
@@ -108,6 +115,8 @@ export class ClusterMembership {
       }
     } catch (e) {
       this.log.debug({ err: e instanceof Error ? e.message : String(e) }, 'sweep failed');
+    } finally {
+      this.sweeping = false;
     }
   }
 

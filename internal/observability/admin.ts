@@ -95,7 +95,14 @@ export class AdminServer {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      // a request target such as `//` or `//[` is no URL relative to the base: 400, not a throw
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      this.refuse(req, res, json(400, { error: 'malformed request target' }));
+      return;
+    }
     const method = req.method ?? 'GET';
     const lookup = method === 'HEAD' ? 'GET' : method;
     let handler = this.routes.get(`${lookup} ${url.pathname}`);

@@ -493,13 +493,17 @@ export class RedisPresenceStore implements PresenceStore {
     let removed = 0;
     for (const id of expired) {
       if (id === this.instanceId) continue;
-      removed += await this.purgeInstance(id);
+      // Take the instance out of <p>instances first (only while its lease is still expired), then
+      // purge: an owner renewing after this finds its lease gone and writes its mappings back
+      // (twice, see ClusterMembership), so a purge racing that write-back loses nothing for long;
+      // an owner that renewed before it is never purged.
       const gone = Number(await this.script('imaPresenceForgetExpired', this.instancesKey(), id));
-      if (gone === 1) {
-        await Promise.all([this.redis.del(this.indexKey(id)), this.redis.del(this.leaseKey(id))]);
-      } else {
-        this.log?.warn({ instance: id }, 'presence: swept instance renewed its lease during the sweep');
+      if (gone !== 1) {
+        this.log?.info({ instance: id }, 'presence: instance renewed its lease before the sweep; not swept');
+        continue;
       }
+      removed += await this.purgeInstance(id);
+      await Promise.all([this.redis.del(this.indexKey(id)), this.redis.del(this.leaseKey(id))]);
     }
     if (removed > 0) this.log?.info({ removed, instances: expired.length }, 'presence: swept mappings of expired instances');
     return removed;

@@ -1,3 +1,4 @@
+import { LATE, beforeDeadline } from '../../pkg/deadline';
 import { decide } from '../policy/policy';
 import type { ExistingSession, PolicySettings } from '../policy/policy';
 import type { Logger } from '../observability/logger';
@@ -64,17 +65,8 @@ export class ResilientPresenceStore implements PresenceStore {
    * before `deadline` (a stalled Redis must not make the caller's call run past its deadline).
    */
   async sessionsMany(userIds: readonly string[], deadline = Infinity): Promise<Map<string, PresenceEntry[]>> {
-    const local = (): Map<string, PresenceEntry[]> => new Map(userIds.map((u) => [u, this.localSessions(u)]));
-    const asked = this.primary.sessionsMany(userIds).catch(() => null);
-    const waitMs = answerBy(deadline) - Date.now();
-    if (!Number.isFinite(waitMs)) return (await asked) ?? local();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), Math.max(0, waitMs));
-    });
-    const answer = await Promise.race([asked, late]);
-    clearTimeout(timer);
-    return answer ?? local();
+    const answer = await beforeDeadline(this.primary.sessionsMany(userIds), deadline).catch((): typeof LATE => LATE);
+    return answer !== LATE ? answer : new Map(userIds.map((u) => [u, this.localSessions(u)]));
   }
 
   /** True after any fallback: the cluster view misses some of this instance's mappings. */
@@ -100,12 +92,6 @@ export class ResilientPresenceStore implements PresenceStore {
   async close(): Promise<void> {
     await this.primary.close();
   }
-}
-
-/** When to stop waiting for the store so the caller still answers before `deadline`: a tenth of the time left, at most 100 ms, earlier. */
-function answerBy(deadline: number): number {
-  if (!Number.isFinite(deadline)) return Infinity;
-  return deadline - Math.min(100, Math.max(0, deadline - Date.now()) / 10);
 }
 
 function errText(e: unknown): string {
