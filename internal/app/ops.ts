@@ -2,7 +2,7 @@ import type { Config } from '../config/schema';
 import type { ConnectionManager } from '../connection/manager';
 import type { ClusterMembership } from '../cluster/membership';
 import type { Session } from '../gateway/session';
-import { AdminServer, json } from '../observability/admin';
+import { AdminServer, json } from '../transport/http/server';
 import { registerDashboard } from '../observability/dashboard';
 import type { FaultCounter } from '../observability/faults';
 import type { Logger } from '../observability/logger';

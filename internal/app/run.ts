@@ -23,8 +23,6 @@ import { runShutdown } from './shutdown';
 
 /** Descriptors kept free besides the admin port's connections: gRPC clients, upstream channels, Redis, Nacos, logs. */
 const FD_RESERVE_OTHER = 256;
-/** How long a drain waits for clients to answer its close frames before cutting what is left. */
-const CLOSE_HANDSHAKE_MS = 1000;
 
 export interface AppContext {
   readonly instanceId: string;
@@ -217,7 +215,6 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
             run: async () => {
               await core.gateway.closeAll(Math.min(config.app.drainWindowSec * 1000, registry.getConnectionCount()));
               core.gateway.stop();
-              await transport.whenAllClosed(CLOSE_HANDSHAKE_MS); // clients answer the close frames
               await transport.close();
             },
           },

@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AdminHandler, AdminResponse } from './admin';
+import type { AdminHandler, AdminResponse } from '../transport/http/server';
 import type { Logger } from './logger';
 
 /** The page's URL path on the admin port. */

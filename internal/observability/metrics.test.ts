@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { register as globalRegistry } from 'prom-client';
 import { GatewayStats } from '../gateway/stats';
-import type { AdminRequest } from './admin';
+import type { AdminRequest } from '../transport/http/server';
 import { UPSTREAM_BUCKETS, createMetrics } from './metrics';
 import type { StatsSources } from './snapshot';
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AdminHandler } from './admin';
+import type { AdminHandler } from '../transport/http/server';
 import type { StatsSources } from './snapshot';
 
 /** Every metric name (process and Node.js default metrics included) starts with this. */

@@ -23,7 +23,7 @@ import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest'
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
 import type { Result } from '../../pkg/result';
 import { ok } from '../../pkg/result';
-import type { AdminHandler, AdminRequest, AdminResponse } from '../observability/admin';
+import type { AdminHandler, AdminRequest, AdminResponse } from '../transport/http/server';
 import { createLogger } from '../observability/logger';
 import type { ApiError, GatewayApi, GatewayMethod } from './api';
 import { CallGuard, GATEWAY_METHODS } from './api';

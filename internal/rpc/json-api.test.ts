@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import type { ApiError, CallContext, GatewayApi, GatewayMethod } from './api';
 import { CallGuard } from './api';
-import type { AdminRequest, AdminResponse } from '../observability/admin';
+import type { AdminRequest, AdminResponse } from '../transport/http/server';
 import { createLogger } from '../observability/logger';
 import type { Logger } from '../observability/logger';
 import { callHeaders, createJsonApiHandler, DEFAULT_JSON_DEADLINE_MS, JSON_API_PREFIX, parseGrpcTimeout } from './json-api';

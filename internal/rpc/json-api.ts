@@ -5,8 +5,8 @@ import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/
 import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { Result } from '../../pkg/result';
-import type { AdminHandler, AdminPreflight, AdminRequest, AdminResponse } from '../observability/admin';
-import { json } from '../observability/admin';
+import type { AdminHandler, AdminPreflight, AdminRequest, AdminResponse } from '../transport/http/server';
+import { json } from '../transport/http/server';
 import type { Logger } from '../observability/logger';
 import type { ApiError, CallContext, CallGuard, GatewayApi, GatewayMethod } from './api';
 import { GATEWAY_METHODS, GATEWAY_SERVICE, httpStatusOf, invalidArgument } from './api';

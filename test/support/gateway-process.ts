@@ -2,13 +2,12 @@
  * Runs the built gateway (dist/main.js) as a child process on free ports, captures its log lines
  * and waits until /healthz answers.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { httpGet } from './admin';
 import { freePorts } from './ports';
+import { spawnSupervised, type ExitInfo, type SupervisedChild } from './supervised-child';
 
 export interface StartGatewayOptions {
   /** Added to (and overriding) process.env and the IMA_* defaults; undefined removes a variable. */
@@ -28,10 +27,7 @@ export interface StartGatewayOptions {
   wrap?: string[];
 }
 
-export interface ExitInfo {
-  code: number | null;
-  signal: string | null;
-}
+export type { ExitInfo } from './supervised-child';
 
 export interface GatewayProcess {
   readonly pid: number | undefined;
@@ -78,74 +74,19 @@ export function gatewayEntry(): string {
   return path.resolve(__dirname, '..', '..', 'main.js');
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/** Kills any gateway still running when the test process exits, so no port stays taken. */
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) {
-      try {
-        c.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
-function tail(lines: string[], n = 200): string {
-  const t = lines.slice(-n).join('\n');
-  return lines.length > n ? `…(${lines.length - n} earlier lines)\n${t}` : t;
-}
-
 interface Spawned {
   child: ChildProcess;
   logs: string[];
-  lineEvents: EventEmitter;
   exited: Promise<ExitInfo>;
   exitInfo: () => ExitInfo | undefined;
+  sc: SupervisedChild;
 }
 
 function spawnGateway(env: NodeJS.ProcessEnv, args: string[], entry = gatewayEntry(), wrap: readonly string[] = []): Spawned {
   if (!fs.existsSync(entry)) throw new Error(`gateway entry ${entry} not found: build first (npx tsc -p .)`);
-  installExitHook();
   const command = [...wrap, process.execPath, entry, ...args];
-  const child = spawn(command[0] ?? process.execPath, command.slice(1), { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  const logs: string[] = [];
-  const lineEvents = new EventEmitter();
-  lineEvents.setMaxListeners(0);
-  for (const stream of [child.stdout, child.stderr]) {
-    if (!stream) continue;
-    const rl = readline.createInterface({ input: stream, crlfDelay: Infinity });
-    rl.on('line', (line) => {
-      logs.push(line);
-      lineEvents.emit('line', line);
-    });
-  }
-  let info: ExitInfo | undefined;
-  const exited = new Promise<ExitInfo>((resolve) => {
-    // 'close' comes after 'exit' and after stdout/stderr ended: the logs are complete.
-    child.once('close', (code, signal) => {
-      live.delete(child);
-      info = { code, signal };
-      lineEvents.emit('exit');
-      resolve(info);
-    });
-    child.once('error', (err) => {
-      logs.push(`[spawn error] ${err.message}`);
-      if (child.pid === undefined) {
-        live.delete(child);
-        info = { code: null, signal: null };
-        lineEvents.emit('exit');
-        resolve(info);
-      }
-    });
-  });
-  return { child, logs, lineEvents, exited, exitInfo: () => info };
+  const sc = spawnSupervised('gateway', command[0] ?? process.execPath, command.slice(1), { cwd: repoRoot(), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child: sc.child, logs: sc.logs, exited: sc.exited, exitInfo: sc.exitInfo, sc };
 }
 
 function buildEnv(opts: StartGatewayOptions, ports: { ws: number; grpc: number; admin: number }): NodeJS.ProcessEnv {
@@ -174,34 +115,11 @@ function delay(ms: number): Promise<void> {
 export async function startGateway(opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
   const [wsPort, grpcPort, adminPort] = (await freePorts(3)) as [number, number, number];
   const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry, opts.wrap);
-  const { child, logs, lineEvents, exited } = sp;
+  const { child, logs, exited } = sp;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
 
-  const kill = (signal: NodeJS.Signals): void => {
-    if (sp.exitInfo()) return;
-    try {
-      child.kill(signal);
-    } catch {
-      // already gone
-    }
-  };
-
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<ExitInfo> => {
-    const done = sp.exitInfo();
-    if (done) return done;
-    kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const first = await Promise.race([exited, timedOut]);
-    clearTimeout(timer);
-    if (first === 'timeout') {
-      kill('SIGKILL');
-      return exited;
-    }
-    return first;
-  };
+  const kill = (signal: NodeJS.Signals): void => sp.sc.kill(signal);
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<ExitInfo> => (await sp.sc.stop(signal, timeoutMs)) as ExitInfo;
 
   const gw: GatewayProcess = {
     get pid() {
@@ -232,40 +150,7 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
       return out;
     },
     waitForLog(re: RegExp, timeoutMs = 5_000, fromLine = 0): Promise<string> {
-      const find = (): string | undefined => {
-        for (let i = fromLine; i < logs.length; i++) {
-          const l = logs[i];
-          if (l !== undefined && re.test(l)) return l;
-        }
-        return undefined;
-      };
-      const found = find();
-      if (found !== undefined) return Promise.resolve(found);
-      return new Promise<string>((resolve, reject) => {
-        const cleanup = (): void => {
-          clearTimeout(timer);
-          lineEvents.off('line', onLine);
-          lineEvents.off('exit', onExit);
-        };
-        const onLine = (line: string): void => {
-          if (logs.length - 1 >= fromLine && re.test(line)) {
-            cleanup();
-            resolve(line);
-          }
-        };
-        const onExit = (): void => {
-          cleanup();
-          const again = find();
-          if (again !== undefined) resolve(again);
-          else reject(new Error(`gateway exited (${JSON.stringify(sp.exitInfo())}) before logging ${re}; logs:\n${tail(logs)}`));
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for a gateway log line matching ${re}; logs:\n${tail(logs)}`));
-        }, timeoutMs);
-        lineEvents.on('line', onLine);
-        lineEvents.on('exit', onExit);
-      });
+      return sp.sc.waitForLine(re, timeoutMs, fromLine, 'gateway');
     },
     exited,
     get exitInfo() {
@@ -285,11 +170,11 @@ export async function startGateway(opts: StartGatewayOptions = {}): Promise<Gate
   for (;;) {
     const info = sp.exitInfo();
     if (info) {
-      throw new Error(`gateway exited (code ${info.code}, signal ${info.signal}) before /healthz answered; logs:\n${tail(logs)}`);
+      throw new Error(`gateway exited (code ${info.code}, signal ${info.signal}) before /healthz answered; logs:\n${sp.sc.tail()}`);
     }
     if (Date.now() >= deadline) {
       await stop('SIGKILL', 2_000);
-      throw new Error(`gateway /healthz not 200 within ${readyTimeoutMs} ms (last: ${lastError}); logs:\n${tail(logs)}`);
+      throw new Error(`gateway /healthz not 200 within ${readyTimeoutMs} ms (last: ${lastError}); logs:\n${sp.sc.tail()}`);
     }
     try {
       const res = await httpGet(`${adminUrl}/healthz`, undefined, 1_000);
@@ -320,13 +205,9 @@ export async function runGatewayExpectingFailure(
   const first = await Promise.race([sp.exited, timedOut]);
   clearTimeout(timer);
   if (first === 'timeout') {
-    try {
-      sp.child.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
+    sp.sc.kill('SIGKILL');
     await sp.exited;
-    throw new Error(`gateway still running after ${timeoutMs} ms (expected it to fail); output:\n${tail(sp.logs)}`);
+    throw new Error(`gateway still running after ${timeoutMs} ms (expected it to fail); output:\n${sp.sc.tail()}`);
   }
   return { code: first.code, signal: first.signal, output: sp.logs.join('\n') };
 }

@@ -83,7 +83,6 @@ export class WsTransport<S> {
   private pendingUpgrades = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
   private accepting = true;
-  private allClosedWaiters: Array<() => void> = [];
   slowConsumers = 0;
   rejectedUpgrades = 0;
   port = 0;
@@ -182,23 +181,6 @@ export class WsTransport<S> {
     }
   }
 
-  /**
-   * Resolves once every open socket has closed (its client answered the close frame), or after
-   * `timeoutMs`: the close handshakes of a drain finish before `close()` cuts what is left.
-   */
-  whenAllClosed(timeoutMs: number): Promise<void> {
-    if (this.open.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.allClosedWaiters = this.allClosedWaiters.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.allClosedWaiters.push(done);
-    });
-  }
-
   /** Stops everything; open sockets are closed without a close frame. */
   async close(): Promise<void> {
     this.stopAccepting();
@@ -241,9 +223,11 @@ export class WsTransport<S> {
           return;
         }
         const sock = new UwsSocket(session, this);
-        res.cork(() => {
-          res.upgrade<UserData<S>>({ sock }, key, protocol, extensions, context);
-        });
+        // Not inside res.cork: with this uWS build, an upgrade inside a cork leaves the cork held
+        // by the new WebSocket (the socket moves on upgrade), and the next connection upgraded
+        // before uWS's loop runs again (two logins whose token checks resolved together) is
+        // closed at once with 1006. The open handler's own writes are corked by uWS.
+        res.upgrade<UserData<S>>({ sock }, key, protocol, extensions, context);
       },
       (e: unknown) => {
         this.pendingUpgrades--;
@@ -295,7 +279,6 @@ export class WsTransport<S> {
     const sock = ws.getUserData().sock;
     sock.ws = null;
     this.open.delete(sock);
-    if (this.open.size === 0) for (const w of [...this.allClosedWaiters]) w();
     this.handler.close(sock.session, code);
   }
 

@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from './logger';
+import type { Logger } from '../../observability/logger';
 
 export interface AdminResponse {
   readonly status: number;
