@@ -24,7 +24,8 @@ async function gatewayWith(name: string, env: Record<string, string>, appYml?: s
 }
 
 before(async () => {
-  await Promise.all([
+  // allSettled: when one fails to start, the others have still started (and are stopped in after)
+  const started = await Promise.allSettled([
     gatewayWith('allow_all', { IMA_KICK_POLICY: 'allow_all' }),
     gatewayWith('one_per_platform', { IMA_KICK_POLICY: 'one_per_platform' }),
     gatewayWith('one_per_class', { IMA_KICK_POLICY: 'one_per_class' }),
@@ -33,6 +34,8 @@ before(async () => {
     gatewayWith('reject_new', {}, 'multiDevice:\n  policy: one_per_class\n  onConflict: reject_new\n'),
     gatewayWith('max2', {}, 'multiDevice:\n  policy: allow_all\n  maxConnectionsPerUser: 2\n'),
   ]);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 });
 
 after(async () => {
