@@ -21,6 +21,8 @@ import { signJwt } from '../../internal/auth/jwt';
 import { loadProto } from '../../internal/rpc/proto';
 import { BENCH_SECRET, HOST, serveIpc, sleep } from './common';
 import type { IpcRequest } from './common';
+import { zeroCounters } from './soak-counters';
+import type { LoadCounters } from './soak-counters';
 
 /** What one load process does (rates are per second, for this process). */
 export interface LoadPlan {
@@ -50,31 +52,7 @@ export interface LoadPlan {
   readonly replyTimeoutMs: number;
 }
 
-export interface LoadCounters {
-  connectsStarted: number;
-  connected: number;
-  connectFailed: number;
-  closedByClient: number;
-  replaced: number;
-  kicked: number;
-  messagesSent: number;
-  acks: number;
-  echoes: number;
-  pingsSent: number;
-  pongs: number;
-  pushToUserCalls: number;
-  pushToUsersCalls: number;
-  broadcastCalls: number;
-  kickUserCalls: number;
-  callErrors: number;
-  /** `delivered` of the PushToUser and PushToUsers responses. */
-  pushDelivered: number;
-  /** `delivered` of the Broadcast responses (the frames land in every load process). */
-  broadcastDelivered: number;
-  pushFramesReceived: number;
-  broadcastFramesReceived: number;
-  unexpected: number;
-}
+export type { LoadCounters } from './soak-counters';
 
 export interface LoadSnapshot {
   readonly index: number;
@@ -131,29 +109,7 @@ let slots: Slot[] = [];
 /** Slots of each user (index = user - userBase). */
 let userSlots: Slot[][] = [];
 const live = new Set<Conn>();
-const counters: LoadCounters = {
-  connectsStarted: 0,
-  connected: 0,
-  connectFailed: 0,
-  closedByClient: 0,
-  replaced: 0,
-  kicked: 0,
-  messagesSent: 0,
-  acks: 0,
-  echoes: 0,
-  pingsSent: 0,
-  pongs: 0,
-  pushToUserCalls: 0,
-  pushToUsersCalls: 0,
-  broadcastCalls: 0,
-  kickUserCalls: 0,
-  callErrors: 0,
-  pushDelivered: 0,
-  broadcastDelivered: 0,
-  pushFramesReceived: 0,
-  broadcastFramesReceived: 0,
-  unexpected: 0,
-};
+const counters: LoadCounters = zeroCounters();
 const errors = new Map<string, number>();
 const errorSamples: string[] = [];
 let stopping = false;

@@ -25,7 +25,9 @@ import { httpGet } from '../../test/support/admin';
 import { freePorts } from '../../test/support/ports';
 import { TestBusinessService } from '../../test/support/test-services';
 import { BENCH_SECRET, HOST, sleep } from './common';
-import type { LoadCounters, LoadPlan, LoadSnapshot } from './soak-load';
+import { zeroCounters } from './soak-counters';
+import type { LoadCounters } from './soak-counters';
+import type { LoadPlan, LoadSnapshot } from './soak-load';
 
 // ------------------------------------------------------------------------------------------------
 // parameters
@@ -489,32 +491,9 @@ async function sampleGateway(g: Gateway, t: number): Promise<Sample> {
 // ------------------------------------------------------------------------------------------------
 // load totals
 
-const ZERO: LoadCounters = {
-  connectsStarted: 0,
-  connected: 0,
-  connectFailed: 0,
-  closedByClient: 0,
-  replaced: 0,
-  kicked: 0,
-  messagesSent: 0,
-  acks: 0,
-  echoes: 0,
-  pingsSent: 0,
-  pongs: 0,
-  pushToUserCalls: 0,
-  pushToUsersCalls: 0,
-  broadcastCalls: 0,
-  kickUserCalls: 0,
-  callErrors: 0,
-  pushDelivered: 0,
-  broadcastDelivered: 0,
-  pushFramesReceived: 0,
-  broadcastFramesReceived: 0,
-  unexpected: 0,
-};
 
 function sumCounters(snaps: readonly LoadSnapshot[]): LoadCounters {
-  const out: LoadCounters = { ...ZERO };
+  const out: LoadCounters = zeroCounters();
   for (const s of snaps) for (const k of Object.keys(out) as (keyof LoadCounters)[]) out[k] += s.counters[k];
   return out;
 }
@@ -1102,7 +1081,7 @@ export async function soakMain(argv: readonly string[]): Promise<void> {
     afterGc: undefined,
     series: [],
     checks: [],
-    load: { totals: { ...ZERO }, perProcess: [], averageRates: {} },
+    load: { totals: zeroCounters(), perProcess: [], averageRates: {} },
     business: { handleMessage: 0, statusEvents: 0, statusRefused: 0 },
     gatewayLog: gwLog,
     gatewayStats: undefined,
@@ -1192,7 +1171,7 @@ export async function soakMain(argv: readonly string[]): Promise<void> {
     // steady phase
     const steadyStart = Date.now();
     const steadyMs = minutes * 60_000;
-    let prevCounters = { ...ZERO };
+    let prevCounters = zeroCounters();
     let prevAt = steadyStart;
     let startFigures: Record<string, number> | undefined;
     const loadPids = loads.map((l) => l.proc.pid);
