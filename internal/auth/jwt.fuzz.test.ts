@@ -18,6 +18,7 @@ import type { Platform } from '../protocol/codes';
 import { JwtVerifier, signJwt } from './jwt';
 import type { JwtSettings } from './jwt';
 import type { Identity, TokenRequest, VerifyError } from './types';
+import { assertNoPrototypePollution } from '../../test/support/pollution';
 
 // The failing assertion goes into fast-check's report (node:test does not print an error's cause).
 fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
@@ -59,17 +60,11 @@ function tokenRequest(token: string, r: { deviceId: string; platform: Platform }
 
 // ----- checks common to every answer -----------------------------------------------------------
 
-const PROTOTYPES: readonly object[] = [Object.prototype, Array.prototype, Function.prototype];
-function protoSnapshot(): string {
-  return PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(',')).join('|');
-}
-const CLEAN = protoSnapshot();
 
 /** verify resolves (a rejection fails the property) to a well-formed Result that never echoes the token. */
 async function verifyChecked(v: Variant, token: string, r: { deviceId: string; platform: Platform }): Promise<Result<Identity, VerifyError>> {
   const res = await v.verifier.verify(tokenRequest(token, r));
-  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype polluted');
-  assert.equal(protoSnapshot(), CLEAN, 'a prototype gained or lost a property');
+  assertNoPrototypePollution();
   assert.ok(typeof res === 'object' && res !== null && typeof res.ok === 'boolean');
   if (res.ok) {
     assert.equal(typeof res.value.userId, 'string');

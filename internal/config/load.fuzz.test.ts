@@ -18,6 +18,7 @@ import { CONFIG_FILES, loadConfig } from './load';
 import type { ConfigIssue, LoadedConfig } from './load';
 import { isField, schema } from './schema';
 import type { Field, Section } from './schema';
+import { assertNoPrototypePollution } from '../../test/support/pollution';
 
 // The failing assertion goes into fast-check's report (node:test does not print an error's cause).
 fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
@@ -118,15 +119,6 @@ function assertWellFormed(r: Result<LoadedConfig, readonly ConfigIssue[]>): void
   }
 }
 
-const PROTOTYPES: readonly object[] = [Object.prototype, Array.prototype, Function.prototype];
-function protoSnapshot(): string {
-  return PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(',')).join('|');
-}
-const CLEAN = protoSnapshot();
-function assertNoPollution(): void {
-  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype polluted');
-  assert.equal(protoSnapshot(), CLEAN, 'a prototype gained or lost a property');
-}
 
 // ----- generators ----------------------------------------------------------------------------------
 
@@ -384,7 +376,7 @@ describe('loadConfig fuzz', () => {
     fc.assert(
       fc.property(fc.oneof({ weight: 3, arbitrary: fc.tuple(filesArb, envArb) }, { weight: 1, arbitrary: cleanInput }), ([files, env]) => {
         const r = load(files, env);
-        assertNoPollution();
+        assertNoPrototypePollution();
         assertWellFormed(r);
       }),
       { numRuns: 200 },

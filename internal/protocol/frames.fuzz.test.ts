@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { AckCode, closeReason, MAX_CLOSE_REASON_BYTES } from './codes';
 import { decodeClientFrame, jsonDepthExceeds, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_METADATA_ENTRIES, MAX_TYPE_LENGTH, peekFrameId, peekId, RESERVED_TYPES } from './frames';
 import type { ClientFrame } from './frames';
+import { assertNoPrototypePollution } from '../../test/support/pollution';
 
 // The failing assertion goes into fast-check's report (node:test does not print an error's cause).
 fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
@@ -305,21 +306,6 @@ function assertWellFormed(f: ClientFrame): void {
   }
 }
 
-// ----- prototype pollution -------------------------------------------------------------------
-
-const PROTOTYPES: readonly object[] = [Object.prototype, Array.prototype, Function.prototype, String.prototype];
-function protoSnapshot(): string {
-  return PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(',')).join('|');
-}
-const CLEAN = protoSnapshot();
-const objectToString = Object.prototype.toString;
-function assertNoPollution(): void {
-  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype polluted');
-  assert.equal(([] as unknown as Record<string, unknown>)['polluted'], undefined, 'Array.prototype polluted');
-  assert.equal(Object.prototype.toString, objectToString);
-  assert.equal(protoSnapshot(), CLEAN, 'a prototype gained or lost a property');
-}
-
 /** A view of `bytes` at a non-zero offset inside a larger buffer, to catch byteOffset mistakes. */
 function offsetView(bytes: Uint8Array, prefix: string): Uint8Array {
   const pre = Buffer.from(prefix, 'utf8');
@@ -338,7 +324,7 @@ describe('decodeClientFrame fuzz', () => {
       fc.property(frameBytes, fc.boolean(), (bytes, asArrayBuffer) => {
         const input = asArrayBuffer ? bytes.slice().buffer : offsetView(bytes, '{"type":"ping"}');
         const got = decodeClientFrame(input);
-        assertNoPollution();
+        assertNoPrototypePollution();
         assertWellFormed(got);
         const want = expectedOf(bytes);
         assert.equal(got.kind, want.kind, `kind for ${Buffer.from(bytes).toString('utf8').slice(0, 200)}`);
@@ -383,7 +369,7 @@ describe('decodeClientFrame fuzz', () => {
         if (p !== null) frame['payload'] = p;
         if (md !== null) frame['metadata'] = md;
         const got = decodeClientFrame(new TextEncoder().encode(JSON.stringify(frame)));
-        assertNoPollution();
+        assertNoPrototypePollution();
         if (got.kind !== 'message') assert.fail(`expected a message, got ${JSON.stringify(got)}`);
         // lone surrogates travel as \u escapes in JSON, so even they survive unchanged
         assert.equal(got.type, type);
@@ -405,7 +391,7 @@ describe('decodeClientFrame fuzz', () => {
         assert.equal(atLimit.kind, 'message', JSON.stringify(atLimit));
         const over = decodeClientFrame(frameOf(MAX_JSON_DEPTH + extra));
         assert.deepEqual(over.kind === 'invalid' ? [over.code, over.id] : over, [AckCode.MALFORMED, id]);
-        assertNoPollution();
+        assertNoPrototypePollution();
       }),
       { numRuns: 200 },
     );

@@ -28,6 +28,7 @@ import { createLogger } from '../observability/logger';
 import type { ApiError, GatewayApi, GatewayMethod } from './api';
 import { CallGuard, GATEWAY_METHODS } from './api';
 import { createJsonApiHandler, JSON_API_PREFIX } from './json-api';
+import { assertNoPrototypePollution } from '../../test/support/pollution';
 
 // The failing assertion goes into fast-check's report (node:test does not print an error's cause).
 fc.configureGlobal({ ...fc.readConfigureGlobal(), includeErrorInReport: true });
@@ -165,18 +166,6 @@ function assertPushRequest(req: unknown): void {
   assert.equal(typeof req['userId'], 'string', 'userId');
   for (const k of ['userIds', 'deviceIds', 'platforms', 'excludeDeviceIds']) assertStrings(req[k], k);
   assertServerMessage(req['message']);
-}
-
-// ----- prototype pollution -------------------------------------------------------------------
-
-const PROTOTYPES: readonly object[] = [Object.prototype, Array.prototype, Function.prototype, String.prototype];
-function protoSnapshot(): string {
-  return PROTOTYPES.map((p) => Object.getOwnPropertyNames(p).sort().join(',')).join('|');
-}
-const CLEAN = protoSnapshot();
-function assertNoPollution(): void {
-  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype polluted');
-  assert.equal(protoSnapshot(), CLEAN, 'a prototype gained or lost a property');
 }
 
 // ----- generators ---------------------------------------------------------------------------------
@@ -330,7 +319,7 @@ async function exercise(handler: AdminHandler, api: RecordingApi, req: AdminRequ
   const before = api.calls.length;
   const linesBefore = logLines.length;
   const r = await handler(req);
-  assertNoPollution();
+  assertNoPrototypePollution();
   const b = assertWellFormedAnswer(r);
   const calls = api.calls.splice(before);
   if (r.status === 200) {
