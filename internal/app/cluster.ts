@@ -11,7 +11,9 @@ import type { PushService } from '../gateway/push';
 import type { Logger } from '../observability/logger';
 import { MemoryPresenceStore } from '../presence/memory';
 import { RedisPresenceStore } from '../presence/redis';
-import type { LeaseInfo } from '../presence/redis';
+import { RedisInstanceLeases } from '../cluster/leases';
+import type { LeaseInfo } from '../cluster/types';
+import { RedisKeys } from '../redis/keys';
 import { createRedisClient } from '../redis/client';
 import type { RedisClient } from '../redis/client';
 import { ResilientPresenceStore } from '../presence/resilient';
@@ -68,17 +70,19 @@ function memoryCluster(): Cluster {
 
 function redisCluster(config: Config, d: ClusterDeps): Cluster {
   const client: RedisClient = createRedisClient(config.redis.url, config.redis.cluster, { log: d.log });
-  const store = new RedisPresenceStore(client, { keyPrefix: config.redis.keyPrefix, instanceId: d.instanceId, leaseTtlMs: config.redis.leaseTtlSec * 1000 }, d.log);
+  const keys = new RedisKeys(config.redis.keyPrefix);
+  const leases = new RedisInstanceLeases(client, keys, { instanceId: d.instanceId, leaseTtlMs: config.redis.leaseTtlSec * 1000 });
+  const store = new RedisPresenceStore(client, keys, leases, d.log);
   const resilient = new ResilientPresenceStore(store, d.localSessions, d.log);
   const peers = new PeerForwarder(config.server.apiToken, 5000, peerCredentials(config.server));
   return {
     kind: 'redis',
     presence: resilient,
-    kicker: new PeerKicker(store, peers, d.log),
-    api: (local) => new ClusterApi(d.instanceId, local, resilient, store, peers, d.log),
+    kicker: new PeerKicker(leases, peers, d.log),
+    api: (local) => new ClusterApi(d.instanceId, local, resilient, leases, peers, d.log),
     membership: (lease) =>
-      new ClusterMembership(store, resilient, lease, d.localEntries, { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 }, d.log),
-    liveInstances: () => store.liveInstances(),
+      new ClusterMembership(d.instanceId, leases, store, resilient, lease, d.localEntries, { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 }, d.log),
+    liveInstances: () => leases.liveInstances(),
     close: async () => {
       peers.close();
       await resilient.close();

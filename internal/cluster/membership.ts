@@ -1,17 +1,56 @@
 import type { Logger } from '../observability/logger';
-import type { LeaseInfo } from '../presence/redis';
 import type { PresenceEntry } from '../presence/types';
+import type { LeaseInfo } from './types';
 
-/** The lease side of the shared store (the Redis presence store implements it). */
+/** The leases (RedisInstanceLeases implements it). */
 export interface LeaseStore {
   /** Writes this instance's lease; false when the previous one had lapsed (mappings may be gone). */
   refreshLease(info: LeaseInfo): Promise<boolean>;
-  /** Writes this instance's mappings back; how many were written. */
+  /** Deletes this instance's lease. */
+  removeLease(): Promise<void>;
+  /** Other instances whose lease expired. */
+  expired(): Promise<string[]>;
+  /** Takes an expired instance out of the directory unless it renewed meanwhile; true when gone. */
+  forgetExpired(instanceId: string): Promise<boolean>;
+  /** Deletes a forgotten instance's lease key. */
+  deleteLease(instanceId: string): Promise<void>;
+}
+
+/** The mappings side of the shared store (the Redis presence store implements it). */
+export interface MappingStore {
+  /** Writes these mappings back; how many were written. */
   reRegister(entries: readonly PresenceEntry[]): Promise<number>;
-  /** Deletes the mappings of instances whose lease expired; how many. */
-  sweep(): Promise<number>;
-  /** Deletes this instance's mappings and lease; how many mappings. */
-  removeInstanceMappings(): Promise<number>;
+  /** Deletes every mapping of an instance (and its index); how many. */
+  removeInstanceMappings(instanceId: string): Promise<number>;
+}
+
+/**
+ * Deletes the mappings of every other instance whose lease expired. Each expired instance is first
+ * taken out of the directory (only while its lease is still expired), then purged: an owner
+ * renewing after that finds its lease gone and writes its mappings back (twice, see
+ * ClusterMembership.tick), so a purge racing that write-back loses nothing for long; an owner that
+ * renewed before it is never purged. Safe to run concurrently from several instances (each
+ * mapping is counted by the one that deleted it). Resolves with how many mappings this call removed.
+ */
+export async function sweepExpired(leases: LeaseStore, mappings: MappingStore, log?: Logger): Promise<number> {
+  const expired = await leases.expired();
+  let removed = 0;
+  for (const id of expired) {
+    if (!(await leases.forgetExpired(id))) {
+      log?.info({ instance: id }, 'instance renewed its lease before the sweep; not swept');
+      continue;
+    }
+    removed += await mappings.removeInstanceMappings(id);
+    await leases.deleteLease(id);
+  }
+  return removed;
+}
+
+/** Deletes this instance's mappings, index and lease (shutdown, or a restart under the same id). Resolves with how many mappings. */
+export async function leaveCluster(instanceId: string, leases: LeaseStore, mappings: MappingStore): Promise<number> {
+  const removed = await mappings.removeInstanceMappings(instanceId);
+  await leases.removeLease();
+  return removed;
 }
 
 /** What the presence fallback left to write back (the resilient presence store implements it). */
@@ -47,7 +86,9 @@ export class ClusterMembership {
   swept = 0;
 
   constructor(
-    private readonly store: LeaseStore,
+    private readonly instanceId: string,
+    private readonly leases: LeaseStore,
+    private readonly mappings: MappingStore,
     private readonly resilient: PendingSync,
     private readonly lease: () => LeaseInfo,
     private readonly localEntries: () => PresenceEntry[],
@@ -61,7 +102,7 @@ export class ClusterMembership {
     // predecessor (whose connections died with it) would never expire. Nothing is local yet, so
     // everything indexed under this id is stale.
     try {
-      const n = await this.store.removeInstanceMappings();
+      const n = await leaveCluster(this.instanceId, this.leases, this.mappings);
       if (n > 0) this.log.info({ removed: n }, 'removed mappings left by an earlier process with this instance id');
     } catch (e) {
       this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not clear earlier mappings of this instance id');
@@ -78,7 +119,7 @@ export class ClusterMembership {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const continuous = await this.store.refreshLease(this.lease());
+      const continuous = await this.leases.refreshLease(this.lease());
       const wasDown = this.state === 'down';
       const pending = this.resilient.takePendingSync();
       // after a discontinuity the write-back is done twice, one tick apart: a sweep of this
@@ -88,7 +129,7 @@ export class ClusterMembership {
       if (wasDown || !continuous || pending || repeat) {
         await this.resilient.retryRemovals();
         const entries = this.localEntries();
-        const n = await this.store.reRegister(entries);
+        const n = await this.mappings.reRegister(entries);
         this.reRegistrations++;
         this.log.info({ mappings: entries.length, written: n, leaseWasContinuous: continuous, redisWasDown: wasDown }, 'local mappings written back to Redis');
       }
@@ -108,7 +149,7 @@ export class ClusterMembership {
     if (this.state === 'down' || this.sweeping) return;
     this.sweeping = true;
     try {
-      const n = await this.store.sweep();
+      const n = await sweepExpired(this.leases, this.mappings, this.log);
       if (n > 0) {
         this.swept += n;
         this.log.info({ removed: n }, 'swept mappings of expired instances');
@@ -127,7 +168,7 @@ export class ClusterMembership {
     this.timer = null;
     this.sweepTimer = null;
     try {
-      const n = await this.store.removeInstanceMappings();
+      const n = await leaveCluster(this.instanceId, this.leases, this.mappings);
       this.log.info({ removed: n }, 'removed this instance\'s mappings from Redis');
     } catch (e) {
       this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not remove mappings from Redis');

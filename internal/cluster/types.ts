@@ -20,3 +20,20 @@ export const FORWARDED_HEADER = 'x-ima-forwarded';
 export const KICK_CODE_HEADER = 'x-ima-kick-code';
 /** On a forwarded KickUser: kick only the connection carrying this epoch. */
 export const KICK_EPOCH_HEADER = 'x-ima-kick-epoch';
+
+/** What an instance publishes in its lease. */
+export interface LeaseInfo {
+  /** host:port of its gRPC server, reachable by the other instances. */
+  readonly address: string;
+  readonly connections: number;
+  readonly users: number;
+  /** unix ms */
+  readonly startedAt: number;
+  readonly version: string;
+}
+
+/** A live instance: its lease content and when the lease expires (unix ms, Redis clock). */
+export interface InstanceLease extends LeaseInfo, InstanceInfo {
+  readonly updatedAt: number;
+  readonly expiresAt: number;
+}

@@ -40,3 +40,24 @@ export interface PresenceStore {
   sessionsMany(userIds: readonly string[], deadline?: number): Promise<Map<string, PresenceEntry[]>>;
   close(): Promise<void>;
 }
+
+/** Whether an instance holding a mapping is alive: `unknown` when the liveness source has never heard of it. */
+export type Liveness = 'live' | 'dead' | 'unknown';
+
+/** A snapshot of which instances are alive (evaluated at the time of each call). */
+export interface LivenessView {
+  of(instanceId: string): Liveness;
+  /** Every instance the view knows, split by liveness now. */
+  split(): { live: string[]; dead: string[] };
+}
+
+/**
+ * Where the Redis presence store learns which instances are alive (the cluster's leases implement
+ * it; presence imports nothing of cluster/). A mapping of a dead instance counts as offline.
+ */
+export interface InstanceLiveness {
+  /** A view at most about a second old. */
+  current(): Promise<LivenessView>;
+  /** A view read now. */
+  fresh(): Promise<LivenessView>;
+}

@@ -1,4 +1,4 @@
--- Shared Lua helpers: reserved fields, entry decoding, deleting a user key left with no device. */
+-- Shared Lua helpers: reserved fields, entry decoding, deleting a user key left with no device.
 local function reserved(f)
   return string.sub(f, 1, 1) == '#' and string.sub(f, 2, 2) ~= '#'
 end

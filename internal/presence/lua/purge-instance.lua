@@ -1,5 +1,5 @@
 -- (loaded after common.lua, whose helpers it uses)
--- purge (sweep, shutdown). KEYS[1] user hash; ARGV 1 instanceId. Deletes that instance's entries; returns how many. */
+-- purge (sweep, shutdown). KEYS[1] user hash; ARGV 1 instanceId. Deletes that instance's entries; returns how many.
 local raw = redis.call('HGETALL', KEYS[1])
 local n = 0
 for j = 1, #raw, 2 do

@@ -8,8 +8,8 @@
 -- KEYS[1] user hash.
 -- ARGV: 1 field, 2 platform, 3 instanceId of the login, 4 entry JSON up to `"e":`, 5 entry JSON
 -- after the epoch, 6 policy, 7 maxConnectionsPerUser (0 = unlimited), 8 onConflict,
--- 9 strict ('1': an entry of an instance in neither list counts as dead), 10 the caller's
--- instanceId (always live), 11 n dead instances, then those ids, then n live instances, then
+-- 9 strict ('1': an entry of an instance in neither list counts as dead), 10 the registering
+-- instance (always live), 11 n dead instances, then those ids, then n live instances, then
 -- those ids.
 -- Returns {'admit', epoch, purged, (field, reason, json)...}
 -- | {'reject', purged, (field, json)...}   (conflicts, oldest first)

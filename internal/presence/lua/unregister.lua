@@ -1,5 +1,5 @@
 -- (loaded after common.lua, whose helpers it uses)
--- unregister. KEYS[1] user hash; ARGV 1 field, 2 epoch. Deletes the field only when its epoch matches; 1/0. */
+-- unregister. KEYS[1] user hash; ARGV 1 field, 2 epoch. Deletes the field only when its epoch matches; 1/0.
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local s = decode(v)

@@ -1,5 +1,5 @@
 -- (loaded after now-ms.lua, whose helpers it uses)
--- live. KEYS[1] instances zset. Returns {now, member, score...} of unexpired leases. */
+-- live. KEYS[1] instances zset. Returns {now, member, score...} of unexpired leases.
 local now = nowMs()
 local out = { string.format('%d', now) }
 local all = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')

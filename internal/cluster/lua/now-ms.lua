@@ -1,4 +1,4 @@
--- The Redis clock in unix ms (inside a script). */
+-- The Redis clock in unix ms (inside a script).
 if redis.replicate_commands then redis.replicate_commands() end
 local function nowMs()
   local t = redis.call('TIME')
