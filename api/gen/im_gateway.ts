@@ -16,6 +16,13 @@ import type { KickUserResponse as _im_gateway_v1_KickUserResponse, KickUserRespo
 import type { MUCServiceClient as _im_gateway_v1_MUCServiceClient, MUCServiceDefinition as _im_gateway_v1_MUCServiceDefinition } from './im/gateway/v1/MUCService';
 import type { PushRequest as _im_gateway_v1_PushRequest, PushRequestOutput as _im_gateway_v1_PushRequestOutput } from './im/gateway/v1/PushRequest';
 import type { PushResponse as _im_gateway_v1_PushResponse, PushResponseOutput as _im_gateway_v1_PushResponseOutput } from './im/gateway/v1/PushResponse';
+import type { RoomMembershipRequest as _im_gateway_v1_RoomMembershipRequest, RoomMembershipRequestOutput as _im_gateway_v1_RoomMembershipRequestOutput } from './im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse as _im_gateway_v1_RoomMembershipResponse, RoomMembershipResponseOutput as _im_gateway_v1_RoomMembershipResponseOutput } from './im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequest as _im_gateway_v1_RoomPushRequest, RoomPushRequestOutput as _im_gateway_v1_RoomPushRequestOutput } from './im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse as _im_gateway_v1_RoomPushResponse, RoomPushResponseOutput as _im_gateway_v1_RoomPushResponseOutput } from './im/gateway/v1/RoomPushResponse';
+import type { RoomStatus as _im_gateway_v1_RoomStatus, RoomStatusOutput as _im_gateway_v1_RoomStatusOutput } from './im/gateway/v1/RoomStatus';
+import type { RoomStatusRequest as _im_gateway_v1_RoomStatusRequest, RoomStatusRequestOutput as _im_gateway_v1_RoomStatusRequestOutput } from './im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse as _im_gateway_v1_RoomStatusResponse, RoomStatusResponseOutput as _im_gateway_v1_RoomStatusResponseOutput } from './im/gateway/v1/RoomStatusResponse';
 import type { ServerMessage as _im_gateway_v1_ServerMessage, ServerMessageOutput as _im_gateway_v1_ServerMessageOutput } from './im/gateway/v1/ServerMessage';
 import type { ServerPush as _im_gateway_v1_ServerPush, ServerPushOutput as _im_gateway_v1_ServerPushOutput } from './im/gateway/v1/ServerPush';
 import type { ServerPushServiceClient as _im_gateway_v1_ServerPushServiceClient, ServerPushServiceDefinition as _im_gateway_v1_ServerPushServiceDefinition } from './im/gateway/v1/ServerPushService';
@@ -47,6 +54,13 @@ export interface ProtoGrpcType {
         MUCService: SubtypeConstructor<typeof grpc.Client, _im_gateway_v1_MUCServiceClient> & { service: _im_gateway_v1_MUCServiceDefinition }
         PushRequest: MessageTypeDefinition<_im_gateway_v1_PushRequest, _im_gateway_v1_PushRequestOutput>
         PushResponse: MessageTypeDefinition<_im_gateway_v1_PushResponse, _im_gateway_v1_PushResponseOutput>
+        RoomMembershipRequest: MessageTypeDefinition<_im_gateway_v1_RoomMembershipRequest, _im_gateway_v1_RoomMembershipRequestOutput>
+        RoomMembershipResponse: MessageTypeDefinition<_im_gateway_v1_RoomMembershipResponse, _im_gateway_v1_RoomMembershipResponseOutput>
+        RoomPushRequest: MessageTypeDefinition<_im_gateway_v1_RoomPushRequest, _im_gateway_v1_RoomPushRequestOutput>
+        RoomPushResponse: MessageTypeDefinition<_im_gateway_v1_RoomPushResponse, _im_gateway_v1_RoomPushResponseOutput>
+        RoomStatus: MessageTypeDefinition<_im_gateway_v1_RoomStatus, _im_gateway_v1_RoomStatusOutput>
+        RoomStatusRequest: MessageTypeDefinition<_im_gateway_v1_RoomStatusRequest, _im_gateway_v1_RoomStatusRequestOutput>
+        RoomStatusResponse: MessageTypeDefinition<_im_gateway_v1_RoomStatusResponse, _im_gateway_v1_RoomStatusResponseOutput>
         ServerMessage: MessageTypeDefinition<_im_gateway_v1_ServerMessage, _im_gateway_v1_ServerMessageOutput>
         ServerPush: MessageTypeDefinition<_im_gateway_v1_ServerPush, _im_gateway_v1_ServerPushOutput>
         ServerPushService: SubtypeConstructor<typeof grpc.Client, _im_gateway_v1_ServerPushServiceClient> & { service: _im_gateway_v1_ServerPushServiceDefinition }

@@ -14,6 +14,9 @@ import { RedisPresenceStore } from '../presence/redis';
 import { RedisInstanceLeases } from '../cluster/leases';
 import type { LeaseInfo } from '../cluster/types';
 import { RedisKeys } from '../redis/keys';
+import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
+import { RedisRoomInstances, RedisRoomMembers } from '../rooms/redis';
+import type { RoomInstances, RoomMembers } from '../rooms/types';
 import { createRedisClient } from '../redis/client';
 import type { RedisClient } from '../redis/client';
 import { ResilientPresenceStore } from '../presence/resilient';
@@ -24,12 +27,18 @@ import type { GatewayApi } from '../rpc/api';
 export interface Cluster {
   readonly kind: 'memory' | 'redis';
   readonly presence: PresenceStore;
+  /** Room membership (JoinRoom) and which instances hold a room's subscribers. */
+  readonly roomMembers: RoomMembers;
+  readonly roomInstances: RoomInstances;
+  /** The Redis client, for the pub/sub ingress (which opens its own subscriber connection from it); null on a single instance. */
+  readonly redis: RedisClient | null;
+  readonly keys: RedisKeys;
   /** Kicks policy victims held by other instances; null on a single instance. */
   readonly kicker: RemoteKicker | null;
   /** The push API the transports serve: the local one, or the cluster decorator routing to owners. */
   api(local: PushService): GatewayApi;
-  /** Lease, sweep and re-registration loop; null on a single instance. */
-  membership(lease: () => LeaseInfo): ClusterMembership | null;
+  /** Lease, sweep and re-registration loop; null on a single instance. `rooms`: this instance's room state (written back with the mappings). */
+  membership(lease: () => LeaseInfo, rooms: LocalRoomState): ClusterMembership | null;
   /** The live instances (this one alone on a single instance). */
   liveInstances(self: () => InstanceInfo & { connections: number; users: number }): Promise<Array<InstanceInfo & { connections?: number; users?: number }>>;
   /** Releases the peer channels and the shared Redis client (after membership stopped). */
@@ -45,21 +54,34 @@ export interface ClusterDeps {
   readonly log: Logger;
 }
 
+/** What the membership loop needs of this instance's rooms (the RoomHub). */
+export interface LocalRoomState {
+  /** Rooms with subscribers here. */
+  localRooms(): string[];
+  hasMissed(): boolean;
+  /** Subscribes the member rooms of logins made while Redis was unreachable. */
+  retryMissed(): Promise<number>;
+}
+
 /** Memory or Redis by configuration: `redis.url` empty = one instance. */
 export function buildCluster(config: Config, d: ClusterDeps): Cluster {
   const kind: 'memory' | 'redis' = config.redis.url === '' ? 'memory' : 'redis';
   switch (kind) {
     case 'memory':
-      return memoryCluster();
+      return memoryCluster(config, d);
     case 'redis':
       return redisCluster(config, d);
   }
 }
 
-function memoryCluster(): Cluster {
+function memoryCluster(config: Config, d: ClusterDeps): Cluster {
   return {
     kind: 'memory',
     presence: new MemoryPresenceStore(),
+    roomMembers: new MemoryRoomMembers(),
+    roomInstances: new LocalRoomInstances(d.instanceId),
+    redis: null,
+    keys: new RedisKeys(config.redis.keyPrefix),
     kicker: null,
     api: (local) => local,
     membership: () => null,
@@ -74,14 +96,32 @@ function redisCluster(config: Config, d: ClusterDeps): Cluster {
   const leases = new RedisInstanceLeases(client, keys, { instanceId: d.instanceId, leaseTtlMs: config.redis.leaseTtlSec * 1000 });
   const store = new RedisPresenceStore(client, keys, leases, d.log);
   const resilient = new ResilientPresenceStore(store, d.localSessions, d.log);
+  const roomInstances = new RedisRoomInstances(client, keys, d.instanceId);
   const peers = new PeerForwarder(config.server.apiToken, 5000, peerCredentials(config.server));
   return {
     kind: 'redis',
     presence: resilient,
+    roomMembers: new RedisRoomMembers(client, keys),
+    roomInstances,
+    redis: client,
+    keys,
     kicker: new PeerKicker(leases, peers, d.log),
-    api: (local) => new ClusterApi(d.instanceId, local, resilient, leases, peers, d.log),
-    membership: (lease) =>
-      new ClusterMembership(d.instanceId, leases, store, resilient, lease, d.localEntries, { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 }, d.log),
+    api: (local) => new ClusterApi(d.instanceId, local, resilient, leases, peers, d.log, roomInstances),
+    membership: (lease, rooms) =>
+      new ClusterMembership(
+        d.instanceId,
+        leases,
+        store,
+        resilient,
+        lease,
+        d.localEntries,
+        { leaseRefreshMs: config.redis.leaseRefreshSec * 1000, sweepEveryMs: config.redis.sweepEverySec * 1000 },
+        d.log,
+        [
+          { name: 'room instances', removeInstance: (id) => roomInstances.removeInstance(id), writeBack: () => roomInstances.writeBack(rooms.localRooms()) },
+          { name: 'member rooms of logins while Redis was down', removeInstance: async () => 0, writeBack: () => rooms.retryMissed(), pending: () => rooms.hasMissed() },
+        ],
+      ),
     liveInstances: () => leases.liveInstances(),
     close: async () => {
       peers.close();

@@ -6,6 +6,10 @@ import type { ConnectionManager } from '../connection/manager';
 import { Gateway } from '../gateway/gateway';
 import type { RemoteKicker } from '../gateway/gateway';
 import { PushService } from '../gateway/push';
+import { RoomHub } from '../gateway/rooms';
+import type { ClientSubscribeMode } from '../gateway/rooms';
+import type { TopicPublisher } from '../gateway/ports';
+import type { RoomInstances, RoomMembers } from '../rooms/types';
 import type { Session } from '../gateway/session';
 import { GatewayStats } from '../gateway/stats';
 import { StatusEventQueue } from '../gateway/status-events';
@@ -13,7 +17,7 @@ import type { Logger } from '../observability/logger';
 import type { PresenceStore } from '../presence/types';
 import type { BusinessClient } from '../rpc/business';
 import type { UpstreamPool } from '../rpc/upstream';
-import { buildBusinessClients, buildTokenVerifier, gatewaySettings } from './factories';
+import { buildBusinessClients, buildTokenVerifier, gatewaySettings, upstreamSource } from './factories';
 import type { UpstreamDirectory } from './factories';
 
 /** The use cases and what they call: token verification, the business service, status events. */
@@ -25,6 +29,7 @@ export interface Core {
   readonly statusEvents: StatusEventQueue | null;
   readonly gateway: Gateway;
   readonly pushes: PushService;
+  readonly rooms: RoomHub;
   /** Upstream channel pools by name, for readiness (muc, business). */
   readonly upstreamPools: ReadonlyArray<readonly [string, UpstreamPool<grpc.Client>]>;
 }
@@ -34,6 +39,11 @@ export interface CoreDeps {
   readonly registry: ConnectionManager<Session>;
   readonly presence: PresenceStore;
   readonly kicker: RemoteKicker | null;
+  /** Room membership and which instances hold a room's subscribers (memory, or Redis in a cluster). */
+  readonly roomMembers: RoomMembers;
+  readonly roomInstances: RoomInstances;
+  /** The transport's native fan-out (room pushes). */
+  readonly topics: TopicPublisher;
   readonly upstreams: UpstreamDirectory;
   readonly log: Logger;
 }
@@ -58,6 +68,15 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     se.enabled && business.status !== null
       ? new StatusEventQueue(business.status, { maxQueue: se.maxQueue, concurrency: se.concurrency, retryInitialMs: se.retryInitialMs, retryMaxMs: se.retryMaxMs, maxAttempts: se.maxAttempts }, d.log)
       : null;
+  const rooms = new RoomHub({
+    publisher: d.topics,
+    registry: d.registry,
+    members: d.roomMembers,
+    instances: d.roomInstances,
+    stats,
+    log: d.log,
+    settings: { clientSubscribe: clientSubscribeMode(config), maxPerConnection: config.rooms.maxPerConnection },
+  });
   const gateway = new Gateway({
     instanceId: d.instanceId,
     verifier,
@@ -70,17 +89,27 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     settings: gatewaySettings(config),
     events: statusEvents,
     remote: d.kicker,
+    rooms,
   });
   const pushes = new PushService({
     instanceId: d.instanceId,
     gateway,
     registry: d.registry,
     presence: d.presence,
+    rooms,
+    members: d.roomMembers,
     invalidateUser: (userId) => verifier.invalidateUser(userId),
     ids,
     stats,
     log: d.log,
     settings: { maxUsersPerCall: config.server.maxUsersPerCall, maxPayloadBytes: config.server.maxPushPayloadBytes },
   });
-  return { stats, verifier, authProvider: provider, business, statusEvents, gateway, pushes, upstreamPools };
+  return { stats, verifier, authProvider: provider, business, statusEvents, gateway, pushes, rooms, upstreamPools };
+}
+
+/** `rooms.clientSubscribe`: auto = business when a business service is configured (static or Nacos), else deny. */
+export function clientSubscribeMode(config: Config): ClientSubscribeMode {
+  const mode = config.rooms.clientSubscribe;
+  if (mode !== 'auto') return mode;
+  return upstreamSource(config.client.business.address, config) === 'none' ? 'deny' : 'business';
 }

@@ -16,6 +16,7 @@ import type { CallGuard, GatewayApi } from '../rpc/api';
 import { GATEWAY_SERVICE } from '../rpc/api';
 import { createJsonApiHandler, createJsonApiPreflight } from '../rpc/json-api';
 import type { PushStreamClient } from '../rpc/push-stream';
+import type { RedisPubSubIngress } from '../rpc/pubsub-ingress';
 import type { GrpcServer } from '../rpc/server';
 import type { Cluster } from './cluster';
 import type { Core } from './core';
@@ -46,6 +47,7 @@ export interface OpsDeps {
   readonly grpcServer: GrpcServer;
   readonly upstreams: UpstreamDirectory;
   readonly pushStream: PushStreamClient | null;
+  readonly ingress: RedisPubSubIngress | null;
   readonly api: GatewayApi;
   readonly guard: CallGuard;
   readonly faults: FaultCounter;
@@ -100,6 +102,14 @@ export function buildOps(config: Config, d: OpsDeps): Ops {
     slowConsumers: () => transport.slowConsumers,
     internalErrors: () => ({ ...d.faults.counts }),
     draining: () => d.drain.draining,
+    rooms: () => ({
+      rooms: core.rooms.roomCount,
+      subscriptions: core.rooms.subscriptions,
+      pushes: core.stats.roomPushes,
+      subscribes: Object.fromEntries([...core.stats.roomSubscribes].map(([k, v]) => [String(k), v])),
+      pubsub: d.ingress === null ? null : { ...d.ingress.stats },
+      perConnection: () => core.rooms.subscriptionsPerConnection(),
+    }),
     instances: () =>
       d.cluster.liveInstances(() => ({ instanceId: d.instanceId, address: d.advertised(), connections: registry.getConnectionCount(), users: registry.getOnlineCount() })),
   };

@@ -15,6 +15,8 @@ import { GrpcServer } from '../rpc/server';
 import { UpstreamPool } from '../rpc/upstream';
 import { uwsIsNative } from '../transport/ws/native';
 import { WsTransport } from '../transport/ws/server';
+import { RedisPubSubIngress } from '../rpc/pubsub-ingress';
+import { duplicateClient } from '../redis/client';
 import { buildCluster } from './cluster';
 import { buildCore } from './core';
 import { buildUpstreamDirectory, upstreamSource } from './factories';
@@ -60,14 +62,6 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     localEntries: () => registry.all().map((s) => entryOf(s, instanceId)),
     log,
   });
-  const core = buildCore(config, { instanceId, registry, presence: cluster.presence, kicker: cluster.kicker, upstreams, log });
-  const api = cluster.api(core.pushes);
-  const guard = new CallGuard({ apiToken: config.server.apiToken, version: config.server.version, group: config.server.group });
-  const grpcServer = new GrpcServer(config.server, api, guard, log);
-  const advertise = advertisedHost(config.server.host, config.app.advertiseHost);
-  const advertised = (): string => `${advertise}:${grpcServer.port}`;
-  const membership = cluster.membership(() => ({ address: advertised(), connections: registry.getConnectionCount(), users: registry.getOnlineCount(), startedAt, version: ctx.version }));
-
   // stay below the descriptor limit: at it, accept() fails in a loop and nothing is reachable
   const ws = config.websocket;
   const fdLimit = openFileLimit();
@@ -98,10 +92,31 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
         internal: CLOSE_REASON[CloseCode.INTERNAL_ERROR],
       },
     },
-    core.gateway,
     log,
     ctx.faults,
   );
+
+  const core = buildCore(config, {
+    instanceId,
+    registry,
+    presence: cluster.presence,
+    kicker: cluster.kicker,
+    roomMembers: cluster.roomMembers,
+    roomInstances: cluster.roomInstances,
+    topics: transport,
+    upstreams,
+    log,
+  });
+  const api = cluster.api(core.pushes);
+  const guard = new CallGuard({ apiToken: config.server.apiToken, version: config.server.version, group: config.server.group });
+  const grpcServer = new GrpcServer(config.server, api, guard, log);
+  const advertise = advertisedHost(config.server.host, config.app.advertiseHost);
+  const advertised = (): string => `${advertise}:${grpcServer.port}`;
+  const membership = cluster.membership(
+    () => ({ address: advertised(), connections: registry.getConnectionCount(), users: registry.getOnlineCount(), startedAt, version: ctx.version }),
+    core.rooms,
+  );
+
 
   const ps = config.client.pushStream;
   let pushStream: PushStreamClient | null = null;
@@ -122,6 +137,9 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     pushStream = stream;
   }
 
+  // the pub/sub ingress delivers to this instance's connections only (every instance subscribes)
+  const ingress = config.redis.pubsubIngress && cluster.redis !== null ? new RedisPubSubIngress(duplicateClient(cluster.redis), cluster.keys, core.pushes, log) : null;
+
   const drain = new DrainState();
   const ops = buildOps(config, {
     instanceId,
@@ -135,6 +153,7 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     grpcServer,
     upstreams,
     pushStream,
+    ingress,
     api,
     guard,
     faults: ctx.faults,
@@ -147,10 +166,11 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
   core.gateway.start();
   await grpcServer.listen();
   await membership?.start();
-  await transport.listen();
+  await transport.listen(core.gateway);
   await ops.admin.listen();
   ops.start();
   pushStream?.start();
+  await ingress?.start();
   if (config.nacos.register) {
     await upstreams.registry.register({
       service: { interfaceName: GATEWAY_SERVICE, version: config.server.version, group: config.server.group },
@@ -198,10 +218,10 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
           },
           { name: 'leave the registry (Dubbo consumers stop choosing this instance)', run: () => upstreams.registry.deregister() },
           {
-            name: 'stop accepting WebSocket connections and push-stream commands',
+            name: 'stop accepting WebSocket connections, push-stream commands and pub/sub messages',
             run: async () => {
               transport.stopAccepting();
-              await pushStream?.close();
+              await Promise.all([pushStream?.close(), ingress?.stop()]);
             },
           },
           {

@@ -13,6 +13,14 @@ import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUser
 import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse } from '../../api/gen/im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse } from '../../api/gen/im/gateway/v1/RoomPushResponse';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusResponse';
+import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
+import type { RoomInstances } from '../rooms/types';
 import type { Result } from '../../pkg/result';
 import { err, ok } from '../../pkg/result';
 import { silentLogger } from '../gateway/testing';
@@ -43,7 +51,7 @@ function pushRequest(userIds: string[], userId = ''): PushRequestOutput {
 // ----- fakes ----------------------------------------------------------------------------------
 
 interface LocalCall {
-  readonly method: GatewayMethod | 'kickReplaced';
+  readonly method: GatewayMethod | 'kickReplaced' | 'joinLocal' | 'leaveLocal';
   readonly req: unknown;
   readonly ctx: CallContext;
 }
@@ -100,6 +108,51 @@ class FakeLocalApi implements LocalApi {
     return ok({ statuses: [] });
   }
 
+  // rooms: `roomConnections` are this instance's subscribers per room; membership in `members`
+  readonly roomConnections = new Map<string, number>();
+  readonly members = new MemoryRoomMembers();
+
+  validateRoomMembership(): ApiError | null {
+    return this.invalid;
+  }
+  validateRoomPush(): ApiError | null {
+    return this.invalid;
+  }
+  validateRoomStatus(): ApiError | null {
+    return this.invalid;
+  }
+  async storeMembership(op: 'join' | 'leave', room: string, userIds: readonly string[]): Promise<ApiError | null> {
+    if (op === 'join') await this.members.join(room, userIds);
+    else await this.members.leave(room, userIds);
+    return null;
+  }
+  joinLocal(room: string, userIds: readonly string[]): number {
+    this.calls.push({ method: 'joinLocal', req: { room, userIds }, ctx: { headers: {}, deadline: Infinity } });
+    return userIds.reduce((n, u) => n + (this.connections.get(u) ?? 0), 0);
+  }
+  leaveLocal(room: string, userIds: readonly string[]): number {
+    this.calls.push({ method: 'leaveLocal', req: { room, userIds }, ctx: { headers: {}, deadline: Infinity } });
+    return userIds.reduce((n, u) => n + (this.connections.get(u) ?? 0), 0);
+  }
+  async JoinRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    this.calls.push({ method: 'JoinRoom', req, ctx });
+    return ok({ success: true, connections: this.joinLocal(req.room, req.userIds) });
+  }
+  async LeaveRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    this.calls.push({ method: 'LeaveRoom', req, ctx });
+    return ok({ success: true, connections: this.leaveLocal(req.room, req.userIds) });
+  }
+  async PushToRoom(req: RoomPushRequestOutput, ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
+    this.calls.push({ method: 'PushToRoom', req, ctx });
+    const n = this.roomConnections.get(req.room) ?? 0;
+    return ok({ success: true, delivered: n, instances: n > 0 ? 1 : 0 });
+  }
+  async GetRoomStatus(req: RoomStatusRequestOutput, ctx: CallContext): Promise<Result<RoomStatusResponse, ApiError>> {
+    this.calls.push({ method: 'GetRoomStatus', req, ctx });
+    const members = await this.members.memberCounts(req.rooms);
+    return ok({ rooms: req.rooms.map((room) => ({ room, members: members.get(room) ?? 0, connections: this.roomConnections.get(room) ?? 0 })) });
+  }
+
   /** `method users...` of each call. */
   summary(): string[] {
     return this.calls.map((c) => (c.method === 'PushToUsers' ? `${c.method} ${(c.req as PushRequestOutput).userIds.join(',')}` : c.method));
@@ -124,9 +177,10 @@ interface PeerCall {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** What another instance answers: its connections per user, what a broadcast reaches, how many a kick closes. */
+/** What another instance answers: its connections per user, what a broadcast reaches, how many a kick closes, its room subscribers. */
 interface PeerState {
   readonly connections?: Record<string, number>;
+  readonly rooms?: Record<string, number>;
   readonly broadcast?: number;
   readonly kicked?: number;
 }
@@ -154,6 +208,18 @@ class FakePeers implements Pick<PeerForwarder, 'call'> {
         break;
       case 'KickUser':
         answer = { success: true, kicked: p.kicked ?? 0 } satisfies KickUserResponse;
+        break;
+      case 'JoinRoom':
+      case 'LeaveRoom':
+        answer = { success: true, connections: pushAnswer(connections, (req as RoomMembershipRequestOutput).userIds).delivered ?? 0 } satisfies RoomMembershipResponse;
+        break;
+      case 'PushToRoom': {
+        const n = p.rooms?.[(req as RoomPushRequestOutput).room] ?? 0;
+        answer = { success: true, delivered: n, instances: n > 0 ? 1 : 0 } satisfies RoomPushResponse;
+        break;
+      }
+      case 'GetRoomStatus':
+        answer = { rooms: (req as RoomStatusRequestOutput).rooms.map((room) => ({ room, members: 0, connections: p.rooms?.[room] ?? 0 })) } satisfies RoomStatusResponse;
         break;
       default:
         return err({ code: grpc.status.UNIMPLEMENTED, message: `${method} is never forwarded` });
@@ -236,13 +302,13 @@ interface Setup {
 }
 
 /** The one place a ClusterApi is built: adjust here when its constructor changes. */
-function makeCluster(o: { local?: FakeLocalApi; presence: PresenceStore; peers?: Record<string, PeerState>; live?: InstanceInfo[] }): Setup {
+function makeCluster(o: { local?: FakeLocalApi; presence: PresenceStore; peers?: Record<string, PeerState>; live?: InstanceInfo[]; roomInstances?: Pick<RoomInstances, 'instancesOf'> }): Setup {
   const local = o.local ?? new FakeLocalApi();
   const peers = new FakePeers();
   for (const [address, state] of Object.entries(o.peers ?? {})) peers.peers.set(address, state);
   const directory = new FakeDirectory(o.live ?? LIVE);
   // ClusterApi takes the PeerForwarder class (private members): a structural fake needs this cast
-  const api = new ClusterApi(SELF, local, o.presence, directory, peers, silentLogger());
+  const api = new ClusterApi(SELF, local, o.presence, directory, peers, silentLogger(), o.roomInstances ?? new LocalRoomInstances(SELF));
   return { api, local, peers, directory };
 }
 
@@ -459,5 +525,94 @@ describe('Broadcast and KickUser', () => {
     assert.deepEqual(c.local.summary(), ['GetConnectionStatus']);
     assert.deepEqual(c.peers.calls, []);
     assert.equal(c.directory.lookups, 0);
+  });
+});
+
+// ----- rooms ----------------------------------------------------------------------------------
+
+/** Which instances registered subscribers, per room (what Redis would hold). */
+class SeededRoomInstances implements Pick<RoomInstances, 'instancesOf'> {
+  reads = 0;
+  constructor(private readonly byRoom: Record<string, readonly string[]>) {}
+  async instancesOf(rooms: readonly string[]): Promise<Map<string, string[]>> {
+    this.reads++;
+    return new Map(rooms.map((r) => [r, [...(this.byRoom[r] ?? [])]]));
+  }
+}
+
+function roomPush(room: string): RoomPushRequestOutput {
+  return { room, message: MESSAGE, excludeUserIds: [], platforms: [] };
+}
+
+describe('room routing', () => {
+  test('PushToRoom goes only to live instances that registered subscribers; delivered and instances summed', async () => {
+    const local = new FakeLocalApi();
+    local.roomConnections.set('g1', 2);
+    const c = makeCluster({
+      local,
+      presence: new SeededPresence({}),
+      // gw-d registered but its lease expired (not live); gw-c has no subscribers of g1
+      roomInstances: new SeededRoomInstances({ g1: ['gw-a', 'gw-b', 'gw-d'] }),
+      live: LIVE.filter((i) => i.instanceId !== 'gw-d'),
+      peers: { 'b:1': { rooms: { g1: 3 } }, 'c:1': { rooms: { g1: 9 } } },
+    });
+    const r = value(await c.api.PushToRoom(roomPush('g1'), { headers: {}, deadline: Date.now() + 5_000 }));
+    assert.equal(r.delivered, 5);
+    assert.equal(r.instances, 2);
+    assert.deepEqual(c.peers.summary(), ['b:1 PushToRoom']);
+  });
+
+  test('PushToRoom with no other instance registered contacts nobody (not even the directory)', async () => {
+    const c = makeCluster({ presence: new SeededPresence({}), roomInstances: new SeededRoomInstances({ g1: ['gw-a'] }) });
+    const r = value(await c.api.PushToRoom(roomPush('g1'), { headers: {}, deadline: Date.now() + 5_000 }));
+    assert.equal(r.delivered, 0);
+    assert.deepEqual(c.peers.calls, []);
+    assert.equal(c.directory.lookups, 0);
+  });
+
+  test('a forwarded PushToRoom runs locally only', async () => {
+    const local = new FakeLocalApi();
+    local.roomConnections.set('g1', 4);
+    const c = makeCluster({ local, presence: new SeededPresence({}), roomInstances: new SeededRoomInstances({ g1: ['gw-a', 'gw-b'] }), peers: { 'b:1': { rooms: { g1: 3 } } } });
+    const r = value(await c.api.PushToRoom(roomPush('g1'), { headers: { [FORWARDED_HEADER]: '1' }, deadline: Date.now() + 5_000 }));
+    assert.equal(r.delivered, 4);
+    assert.deepEqual(c.peers.calls, []);
+  });
+
+  test('JoinRoom stores the membership once, subscribes here and on each instance holding the users, one call each', async () => {
+    const local = new FakeLocalApi({ u1: 1 });
+    const c = makeCluster({
+      local,
+      presence: new SeededPresence({ u1: ['gw-a'], u2: ['gw-b'], u3: ['gw-b', 'gw-c'] }),
+      peers: { 'b:1': { connections: { u2: 2, u3: 1 } }, 'c:1': { connections: { u3: 1 } } },
+    });
+    const r = value(await c.api.JoinRoom({ room: 'g1', userIds: ['u1', 'u2', 'u3', 'u4'] }, { headers: {}, deadline: Date.now() + 5_000 }));
+    assert.equal(r.connections, 1 + 3 + 1);
+    assert.deepEqual(c.peers.calls.map((p) => `${p.address} ${p.method} ${(p.req as RoomMembershipRequestOutput).userIds.join(',')}`).sort(), ['b:1 JoinRoom u2,u3', 'c:1 JoinRoom u3']);
+    assert.deepEqual((await local.members.memberCounts(['g1'])).get('g1'), 4);
+    // a forwarded JoinRoom does not store again and forwards nothing
+    const before = c.peers.calls.length;
+    value(await c.api.JoinRoom({ room: 'g2', userIds: ['u1'] }, { headers: { [FORWARDED_HEADER]: '1' }, deadline: Date.now() + 5_000 }));
+    assert.equal(c.peers.calls.length, before);
+    assert.deepEqual((await local.members.memberCounts(['g2'])).get('g2'), 0);
+  });
+
+  test('GetRoomStatus: members from the store, connections summed over the instances with subscribers', async () => {
+    const local = new FakeLocalApi();
+    local.roomConnections.set('g1', 2);
+    await local.members.join('g1', ['u1', 'u2', 'u3']);
+    const c = makeCluster({
+      local,
+      presence: new SeededPresence({}),
+      roomInstances: new SeededRoomInstances({ g1: ['gw-a', 'gw-b'], g2: ['gw-c'] }),
+      peers: { 'b:1': { rooms: { g1: 5 } }, 'c:1': { rooms: { g2: 7 } } },
+    });
+    const r = value(await c.api.GetRoomStatus({ rooms: ['g1', 'g2', 'g3'] }, { headers: {}, deadline: Date.now() + 5_000 }));
+    assert.deepEqual(r.rooms, [
+      { room: 'g1', members: 3, connections: 7 },
+      { room: 'g2', members: 0, connections: 7 },
+      { room: 'g3', members: 0, connections: 0 },
+    ]);
+    assert.deepEqual(c.peers.summary().sort(), ['b:1 GetRoomStatus', 'c:1 GetRoomStatus']);
   });
 });

@@ -6,11 +6,18 @@ import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUser
 import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse } from '../../api/gen/im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse } from '../../api/gen/im/gateway/v1/RoomPushResponse';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusResponse';
 import type { Result } from '../../pkg/result';
 import { LATE, beforeDeadline } from '../../pkg/deadline';
 import { err, ok } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
 import type { PresenceEntry, PresenceStore } from '../presence/types';
+import type { RoomInstances } from '../rooms/types';
 import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
 import type { PeerForwarder } from './forwarder';
 import type { InstanceDirectory, InstanceInfo } from './types';
@@ -23,7 +30,16 @@ export interface LocalApi extends GatewayApi {
   validatePushToUsers(req: PushRequestOutput): ApiError | null;
   /** Kicks one connection (user, device, epoch) with 4001; how many were kicked (0 or 1). */
   kickReplaced(userId: string, deviceId: string, epoch: number, reason: string): number;
+  validateRoomMembership(req: RoomMembershipRequestOutput): ApiError | null;
+  validateRoomPush(req: RoomPushRequestOutput): ApiError | null;
+  validateRoomStatus(req: RoomStatusRequestOutput): ApiError | null;
+  /** Writes a membership change to the room store; an API error when it cannot be reached. */
+  storeMembership(op: 'join' | 'leave', room: string, userIds: readonly string[]): Promise<ApiError | null>;
+  /** Subscribes / unsubscribes this instance's connections of the users (membership already stored); how many. */
+  joinLocal(room: string, userIds: readonly string[]): number;
+  leaveLocal(room: string, userIds: readonly string[]): number;
 }
+
 
 /**
  * The cluster decorator around the local push API. A call arriving from a backend is routed:
@@ -41,6 +57,8 @@ export class ClusterApi implements GatewayApi {
     private readonly directory: InstanceDirectory,
     private readonly peers: Pick<PeerForwarder, 'call'>,
     private readonly log: Logger,
+    /** Which instances hold subscribers of a room. */
+    private readonly roomInstances: Pick<RoomInstances, 'instancesOf'>,
   ) {}
 
   private forwarded(ctx: CallContext): boolean {
@@ -139,6 +157,127 @@ export class ClusterApi implements GatewayApi {
 
   GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>> {
     return this.local.GetConnectionStatus(req, ctx);
+  }
+
+  // ----- rooms ------------------------------------------------------------------------------
+
+  /**
+   * JoinRoom / LeaveRoom: the membership is stored once (by the instance the backend called), then
+   * the users' connections are (un)subscribed on every instance holding one (per presence), in
+   * one call per instance; `connections` is summed.
+   */
+  JoinRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    return this.membership('JoinRoom', req, ctx);
+  }
+
+  LeaveRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    return this.membership('LeaveRoom', req, ctx);
+  }
+
+  private async membership(method: 'JoinRoom' | 'LeaveRoom', req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    const invalid = this.local.validateRoomMembership(req);
+    if (invalid !== null) return err(invalid);
+    const users = [...new Set(req.userIds)];
+    const local = (list: readonly string[]): number => (method === 'JoinRoom' ? this.local.joinLocal(req.room, list) : this.local.leaveLocal(req.room, list));
+    if (this.forwarded(ctx)) return ok({ success: true, connections: local(users) });
+    const stored = await this.local.storeMembership(method === 'JoinRoom' ? 'join' : 'leave', req.room, users);
+    if (stored !== null) return err(stored);
+    const owners = await this.owners(users, ctx.deadline);
+    const byInstance = new Map<string, string[]>();
+    for (const u of users) {
+      for (const i of owners.get(u) ?? []) {
+        if (i === this.selfId) continue;
+        let list = byInstance.get(i);
+        if (list === undefined) byInstance.set(i, (list = []));
+        list.push(u);
+      }
+    }
+    // this instance always applies it: a user connecting here right now is covered too
+    let connections = local(users);
+    if (byInstance.size > 0) {
+      const addresses = await this.addresses(ctx.deadline);
+      const answers = await Promise.all(
+        [...byInstance].map(async ([instanceId, list]) => {
+          const address = addresses.get(instanceId);
+          if (address === undefined) return 0;
+          const r = await this.peers.call<RoomMembershipResponse>(address, method, { room: req.room, userIds: list }, this.passThrough(ctx), ctx.deadline);
+          if (!r.ok) this.log.warn({ instanceId, code: r.error.code, error: r.error.message }, `forwarded ${method} failed`);
+          return r.ok ? Number(r.value.connections ?? 0) : 0;
+        }),
+      );
+      for (const n of answers) connections += n;
+    }
+    return ok({ success: true, connections });
+  }
+
+  /**
+   * PushToRoom: executed here when this instance has subscribers, and sent to every other live
+   * instance that registered subscribers of the room (RoomInstances), nowhere else; `delivered`
+   * is summed and `instances` counts those that had subscribers and answered.
+   */
+  async PushToRoom(req: RoomPushRequestOutput, ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
+    if (this.forwarded(ctx)) return this.local.PushToRoom(req, ctx);
+    const invalid = this.local.validateRoomPush(req);
+    if (invalid !== null) return err(invalid);
+    const others = await this.roomPeers([req.room], ctx.deadline);
+    const localCall = this.local.PushToRoom(req, ctx);
+    const remote = others.map(async (i) => {
+      const r = await this.peers.call<RoomPushResponse>(i.address, 'PushToRoom', req, this.passThrough(ctx), ctx.deadline);
+      if (!r.ok) this.log.warn({ instanceId: i.instanceId, code: r.error.code, error: r.error.message }, 'forwarded PushToRoom failed');
+      return r.ok ? r.value : null;
+    });
+    const l = await localCall;
+    if (!l.ok) return l;
+    let delivered = Number(l.value.delivered ?? 0);
+    let instances = l.value.instances ?? 0;
+    for (const r of await Promise.all(remote)) {
+      if (r === null) continue;
+      delivered += Number(r.delivered ?? 0);
+      instances += r.instances ?? 0;
+    }
+    return ok({ success: true, delivered, instances });
+  }
+
+  /** GetRoomStatus: members from the cluster-wide store, connections summed over the instances with subscribers. */
+  async GetRoomStatus(req: RoomStatusRequestOutput, ctx: CallContext): Promise<Result<RoomStatusResponse, ApiError>> {
+    if (this.forwarded(ctx)) return this.local.GetRoomStatus(req, ctx);
+    const invalid = this.local.validateRoomStatus(req);
+    if (invalid !== null) return err(invalid);
+    const rooms = [...new Set(req.rooms)];
+    const others = await this.roomPeers(rooms, ctx.deadline);
+    const remote = others.map(async (i) => {
+      const r = await this.peers.call<RoomStatusResponse>(i.address, 'GetRoomStatus', { rooms }, this.passThrough(ctx), ctx.deadline);
+      if (!r.ok) this.log.warn({ instanceId: i.instanceId, code: r.error.code, error: r.error.message }, 'forwarded GetRoomStatus failed');
+      return r.ok ? r.value : null;
+    });
+    const l = await this.local.GetRoomStatus({ rooms }, ctx);
+    if (!l.ok) return l;
+    const connections = new Map<string, number>();
+    for (const st of l.value.rooms ?? []) connections.set(st.room ?? '', Number(st.connections ?? 0));
+    for (const r of await Promise.all(remote)) {
+      for (const st of r?.rooms ?? []) connections.set(st.room ?? '', (connections.get(st.room ?? '') ?? 0) + Number(st.connections ?? 0));
+    }
+    return ok({ rooms: (l.value.rooms ?? []).map((st) => ({ room: st.room ?? '', members: st.members ?? 0, connections: connections.get(st.room ?? '') ?? 0 })) });
+  }
+
+  /** The other live instances that registered subscribers of any of `rooms`; none when that cannot be read in time (act locally). */
+  private async roomPeers(rooms: readonly string[], deadline: number): Promise<InstanceInfo[]> {
+    let registered: Map<string, string[]>;
+    try {
+      const r = await beforeDeadline(this.roomInstances.instancesOf(rooms), deadline);
+      if (r === LATE) {
+        this.log.warn('room instances not read before the call\'s deadline: acting locally');
+        return [];
+      }
+      registered = r;
+    } catch (e) {
+      this.log.warn({ err: e }, 'cannot read the room\'s instances: acting locally');
+      return [];
+    }
+    const wanted = new Set<string>();
+    for (const list of registered.values()) for (const id of list) if (id !== this.selfId) wanted.add(id);
+    if (wanted.size === 0) return [];
+    return (await this.live(deadline)).filter((i) => wanted.has(i.instanceId));
   }
 
   private passThrough(ctx: CallContext): Record<string, string> {

@@ -25,6 +25,20 @@ export interface MappingStore {
 }
 
 /**
+ * Other per-instance state in the shared store beside the presence mappings (the rooms' instance
+ * registrations): removed with its instance, written back with the mappings.
+ */
+export interface InstanceState {
+  readonly name: string;
+  /** Deletes everything `instanceId` registered; how many entries. */
+  removeInstance(instanceId: string): Promise<number>;
+  /** Writes this instance's entries back; how many. */
+  writeBack(): Promise<number>;
+  /** Something failed to reach the store meanwhile: the next tick writes back even without an outage. */
+  pending?(): boolean;
+}
+
+/**
  * Deletes the mappings of every other instance whose lease expired. Each expired instance is first
  * taken out of the directory (only while its lease is still expired), then purged: an owner
  * renewing after that finds its lease gone and writes its mappings back (twice, see
@@ -32,7 +46,7 @@ export interface MappingStore {
  * renewed before it is never purged. Safe to run concurrently from several instances (each
  * mapping is counted by the one that deleted it). Resolves with how many mappings this call removed.
  */
-export async function sweepExpired(leases: LeaseStore, mappings: MappingStore, log?: Logger): Promise<number> {
+export async function sweepExpired(leases: LeaseStore, mappings: MappingStore, log?: Logger, extras: readonly InstanceState[] = []): Promise<number> {
   const expired = await leases.expired();
   let removed = 0;
   for (const id of expired) {
@@ -41,14 +55,16 @@ export async function sweepExpired(leases: LeaseStore, mappings: MappingStore, l
       continue;
     }
     removed += await mappings.removeInstanceMappings(id);
+    for (const x of extras) await x.removeInstance(id);
     await leases.deleteLease(id);
   }
   return removed;
 }
 
 /** Deletes this instance's mappings, index and lease (shutdown, or a restart under the same id). Resolves with how many mappings. */
-export async function leaveCluster(instanceId: string, leases: LeaseStore, mappings: MappingStore): Promise<number> {
+export async function leaveCluster(instanceId: string, leases: LeaseStore, mappings: MappingStore, extras: readonly InstanceState[] = []): Promise<number> {
   const removed = await mappings.removeInstanceMappings(instanceId);
+  for (const x of extras) await x.removeInstance(instanceId);
   await leases.removeLease();
   return removed;
 }
@@ -94,6 +110,7 @@ export class ClusterMembership {
     private readonly localEntries: () => PresenceEntry[],
     private readonly settings: MembershipSettings,
     private readonly log: Logger,
+    private readonly extras: readonly InstanceState[] = [],
   ) {}
 
   /** First lease; when Redis cannot be reached at start, the instance starts degraded and keeps trying. */
@@ -102,7 +119,7 @@ export class ClusterMembership {
     // predecessor (whose connections died with it) would never expire. Nothing is local yet, so
     // everything indexed under this id is stale.
     try {
-      const n = await leaveCluster(this.instanceId, this.leases, this.mappings);
+      const n = await leaveCluster(this.instanceId, this.leases, this.mappings, this.extras);
       if (n > 0) this.log.info({ removed: n }, 'removed mappings left by an earlier process with this instance id');
     } catch (e) {
       this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not clear earlier mappings of this instance id');
@@ -121,7 +138,7 @@ export class ClusterMembership {
     try {
       const continuous = await this.leases.refreshLease(this.lease());
       const wasDown = this.state === 'down';
-      const pending = this.resilient.takePendingSync();
+      const pending = this.resilient.takePendingSync() || this.extras.some((x) => x.pending?.() === true);
       // after a discontinuity the write-back is done twice, one tick apart: a sweep of this
       // instance that was already purging while the first one ran cannot leave mappings missing
       const repeat = this.writeBackAgain;
@@ -130,6 +147,7 @@ export class ClusterMembership {
         await this.resilient.retryRemovals();
         const entries = this.localEntries();
         const n = await this.mappings.reRegister(entries);
+        for (const x of this.extras) await x.writeBack();
         this.reRegistrations++;
         this.log.info({ mappings: entries.length, written: n, leaseWasContinuous: continuous, redisWasDown: wasDown }, 'local mappings written back to Redis');
       }
@@ -149,7 +167,7 @@ export class ClusterMembership {
     if (this.state === 'down' || this.sweeping) return;
     this.sweeping = true;
     try {
-      const n = await sweepExpired(this.leases, this.mappings, this.log);
+      const n = await sweepExpired(this.leases, this.mappings, this.log, this.extras);
       if (n > 0) {
         this.swept += n;
         this.log.info({ removed: n }, 'swept mappings of expired instances');
@@ -168,7 +186,7 @@ export class ClusterMembership {
     this.timer = null;
     this.sweepTimer = null;
     try {
-      const n = await leaveCluster(this.instanceId, this.leases, this.mappings);
+      const n = await leaveCluster(this.instanceId, this.leases, this.mappings, this.extras);
       this.log.info({ removed: n }, 'removed this instance\'s mappings from Redis');
     } catch (e) {
       this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'could not remove mappings from Redis');

@@ -120,6 +120,9 @@ function checkProfile(config: Config, appEnv: string, sources: ReadonlyMap<strin
   if (config.redis.leaseRefreshSec * 2 > config.redis.leaseTtlSec) {
     issues.push({ source: sources.get('redis.leaseRefreshSec') ?? 'default', key: 'redis.leaseRefreshSec', message: `expected at most half of redis.leaseTtlSec (${config.redis.leaseTtlSec})` });
   }
+  if (config.redis.pubsubIngress && config.redis.url === '') {
+    issues.push({ source: sources.get('redis.pubsubIngress') ?? 'default', key: 'redis.pubsubIngress', message: 'expected redis.url (IMA_REDIS_URL) to be set: the ingress subscribes to Redis channels' });
+  }
   const tls = config.server;
   if ((tls.tlsCertFile === '') !== (tls.tlsKeyFile === '')) {
     issues.push({ source: sources.get('server.tlsCertFile') ?? 'default', key: 'server.tlsCertFile', message: 'expected both server.tlsCertFile and server.tlsKeyFile, or neither' });

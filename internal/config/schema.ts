@@ -225,6 +225,11 @@ export const schema = {
     leaseTtlSec: int(15, 2, 3600, 'instance lease TTL: an instance silent this long counts as gone and its users as offline'),
     leaseRefreshSec: int(3, 1, 600, 'how often the lease is refreshed (well within leaseTtlSec)'),
     sweepEverySec: int(5, 1, 3600, 'how often mappings of expired instances are swept'),
+    pubsubIngress: bool(false, 'deliver what services publish on <keyPrefix>push:user:<userId>, <keyPrefix>push:room:<room> and <keyPrefix>push:broadcast (proto3 JSON of a ServerMessage), each instance to its own connections'),
+  },
+  rooms: {
+    clientSubscribe: enm(['auto', 'deny', 'business', 'allow'] as const, 'auto', 'subscribe frames from clients: deny (ack 3000), business (asks HandleMessage with type ima.subscribe; code 0 allows), allow; auto = business when a business service is configured, else deny'),
+    maxPerConnection: int(100, 1, 100_000, 'rooms a connection may subscribe itself; beyond it ack 3001'),
   },
 } as const satisfies Section;
 

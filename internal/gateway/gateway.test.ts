@@ -20,7 +20,10 @@ import type { Attempt } from './session';
 import { Rejection, Session } from './session';
 import { GatewayStats } from './stats';
 import type { Frame, TestClient, TokenOutcome } from './testing';
-import { FakeBusinessClient, FakeTokenVerifier, RecordingEvents, RecordingRemoteKicker, connect, reply, settle, silentLogger } from './testing';
+import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, RecordingEvents, RecordingRemoteKicker, connect, reply, settle, silentLogger } from './testing';
+import { RoomHub } from './rooms';
+import type { ClientSubscribeMode } from './rooms';
+import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
 
 /** The mocked clock's start (a whole second, so token expiries fall on second boundaries). */
 const T0 = 1_700_000_000_000;
@@ -56,6 +59,8 @@ interface HarnessOptions {
   /** Shared by several gateways to make a cluster; a new memory store by default. */
   readonly presence?: PresenceStore;
   readonly remote?: RecordingRemoteKicker | null;
+  readonly clientSubscribe?: ClientSubscribeMode;
+  readonly maxRooms?: number;
 }
 
 interface Harness {
@@ -67,6 +72,9 @@ interface Harness {
   readonly stats: GatewayStats;
   readonly events: RecordingEvents;
   readonly settings: GatewaySettings;
+  readonly topics: FakeTopics;
+  readonly rooms: RoomHub;
+  readonly members: MemoryRoomMembers;
 }
 
 const clocked = new WeakSet<TestContext>();
@@ -97,6 +105,17 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
   const registry = new ConnectionManager<Session>();
   const stats = new GatewayStats();
   const events = new RecordingEvents();
+  const topics = new FakeTopics();
+  const members = new MemoryRoomMembers();
+  const rooms = new RoomHub({
+    publisher: topics,
+    registry,
+    members,
+    instances: new LocalRoomInstances(o.instanceId ?? INSTANCE),
+    stats,
+    log: silentLogger(),
+    settings: { clientSubscribe: o.clientSubscribe ?? 'allow', maxPerConnection: o.maxRooms ?? 3 },
+  });
   const gw = new Gateway({
     instanceId: o.instanceId ?? INSTANCE,
     verifier,
@@ -109,9 +128,10 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
     settings,
     events,
     remote: o.remote ?? null,
+    rooms,
   });
   t.after(() => gw.stop());
-  return { gw, verifier, business, presence, registry, stats, events, settings };
+  return { gw, verifier, business, presence, registry, stats, events, settings, topics, rooms, members };
 }
 
 function sessionOf(c: TestClient<Attempt>): Session {
@@ -938,3 +958,89 @@ class PerUserEpochPresence implements PresenceStore {
     return u;
   }
 }
+
+describe('rooms: subscribe frames and member rooms', () => {
+  /** An opened client whose socket takes part in the harness's topics. */
+  async function inRoom(h: Harness, info: Partial<UpgradeInfo> = {}): Promise<TestClient<Attempt>> {
+    const c = await connect(h.gw, info, true, h.topics);
+    const [auth] = c.take();
+    assert.equal(auth?.['ok'], true);
+    return c;
+  }
+
+  test('allow: subscribe acks 0 and joins the topic; unsubscribe leaves it; the limit answers 3001; a bad name 1000', async (t) => {
+    const h = makeGateway(t, { clientSubscribe: 'allow', maxRooms: 2 });
+    const c = await inRoom(h);
+    c.send({ type: 'subscribe', id: 's1', room: 'lobby' });
+    c.send({ type: 'subscribe', id: 's2', room: 'games' });
+    c.send({ type: 'subscribe', id: 's3', room: 'third' });
+    c.send({ type: 'subscribe', id: 's4', room: 'bad name' });
+    c.send({ type: 'unsubscribe', id: 's5', room: 'games' });
+    assert.deepEqual(c.take().map((f) => [f['id'], f['code']]), [
+      ['s1', 0],
+      ['s2', 0],
+      ['s3', 3001],
+      ['s4', 1000],
+      ['s5', 0],
+    ]);
+    assert.deepEqual([...c.socket.topics].sort(), ['r:lobby']);
+    assert.equal(h.rooms.connections('lobby'), 1);
+    assert.equal(h.rooms.publish('lobby', Buffer.from('{"type":"x"}'), new Set(), new Set()), 1);
+    assert.deepEqual(c.take(), [{ type: 'x' }]);
+    c.disconnect();
+    assert.equal(h.rooms.roomCount, 0);
+    assert.equal(h.rooms.subscriptions, 0);
+  });
+
+  test('deny answers 3000 and subscribes nothing', async (t) => {
+    const h = makeGateway(t, { clientSubscribe: 'deny' });
+    const c = await inRoom(h);
+    c.send({ type: 'subscribe', id: 's1', room: 'lobby' });
+    assert.deepEqual(c.take().map((f) => [f['id'], f['code']]), [['s1', 3000]]);
+    assert.equal(c.socket.topics.size, 0);
+  });
+
+  test('business: the subscription waits in the ordered queue for HandleMessage (ima.subscribe); 0 subscribes, another code is 3000', async (t) => {
+    const h = makeGateway(t, { clientSubscribe: 'business' });
+    const c = await inRoom(h);
+    c.send({ type: 'chat', id: 'm1', payload: 1 });
+    c.send({ type: 'subscribe', id: 's1', room: 'vip' });
+    c.send({ type: 'subscribe', id: 's2', room: 'lobby' });
+    h.business.call(0).respond(0);
+    await settle();
+    const sub = h.business.call(1);
+    assert.equal(sub.msg.type, 'ima.subscribe');
+    assert.deepEqual(JSON.parse(Buffer.from(sub.msg.payload ?? new Uint8Array()).toString('utf8')), { room: 'vip' });
+    sub.respond(403, 'members only');
+    await settle();
+    h.business.call(2).respond(0);
+    await settle();
+    assert.deepEqual(c.take().map((f) => [f['id'], f['code'], f['message']]), [
+      ['m1', 0, undefined],
+      ['s1', 3000, 'members only'],
+      ['s2', 0, undefined],
+    ]);
+    assert.deepEqual([...c.socket.topics], ['r:lobby']);
+  });
+
+  test('member rooms: subscribed at login; JoinRoom reaches a login still upgrading; membership and own subscription are kept apart', async (t) => {
+    const h = makeGateway(t, { clientSubscribe: 'allow' });
+    await h.members.join('team', ['alice']);
+    const a = await inRoom(h);
+    assert.deepEqual([...a.socket.topics], ['r:team']);
+    // a second device of alice between upgrade and open
+    const pending = await connect(h.gw, { deviceId: 'pc', platform: 'windows' }, false, h.topics);
+    assert.equal(h.rooms.joinLocal('news', ['alice'], (u) => h.gw.pendingOf(u)), 2);
+    pending.open();
+    assert.deepEqual([...pending.socket.topics].sort(), ['r:news', 'r:team']);
+    // her own subscription survives LeaveRoom
+    a.send({ type: 'subscribe', id: 's1', room: 'news' });
+    assert.equal(h.rooms.leaveLocal('news', ['alice'], (u) => h.gw.pendingOf(u)), 1);
+    assert.deepEqual([...a.socket.topics].sort(), ['r:news', 'r:team']);
+    assert.deepEqual([...pending.socket.topics], ['r:team']);
+    // excluded users are skipped by a native publish and back in the topic after it
+    assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(['alice']), new Set()), 0);
+    assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set(['windows'])), 1);
+    assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set()), 2);
+  });
+});

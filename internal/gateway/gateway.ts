@@ -14,6 +14,7 @@ import { decodeClientFrame, peekFrameId, encodeAck, encodeAuthFail, encodeAuthOk
 import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
 import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
+import type { RoomHub } from './rooms';
 import type { Attempt, QueuedMessage } from './session';
 import { Rejection, Session } from './session';
 import type { GatewayStats } from './stats';
@@ -45,6 +46,8 @@ export interface GatewayDeps {
   readonly events: { publish(event: ConnectionStatus): void } | null;
   /** Kicks a policy victim owned by another instance (the cluster); null = single instance. */
   readonly remote: RemoteKicker | null;
+  /** Rooms: member rooms at login, client subscriptions, cleanup at close. */
+  readonly rooms: RoomHub;
 }
 
 /** Reaches a connection held by another instance of the cluster. */
@@ -58,6 +61,9 @@ interface DedupeEntry {
   ack: string | null;
   waiters: Session[] | null;
 }
+
+/** The ClientMessage type of a subscription asked of the business service (`rooms.clientSubscribe: business`). */
+export const SUBSCRIBE_TYPE = 'ima.subscribe';
 
 const DEVICE_ID_RE = /^[\x21-\x7e]{1,128}$/;
 const VIOLATION_WINDOW_MS = 10_000;
@@ -115,10 +121,13 @@ export class Gateway implements WsHandler<Attempt> {
     if (id.expireAt !== 0 && id.expireAt <= now) return reject(CloseCode.TOKEN_EXPIRED, 'token expired');
     if (this.draining) return reject(CloseCode.GOING_AWAY, 'gateway shutting down');
 
+    // the user's member rooms are read beside the registration: subscribed before the auth frame goes out
+    const memberRooms = this.d.rooms.roomsAtLogin(id.userId);
     const reg = await this.d.presence.register(
       { userId: id.userId, deviceId: info.deviceId, platform, instanceId: this.d.instanceId, connectedAt: now, clientIp: info.clientIp },
       this.d.settings.policy,
     );
+    const rooms = await memberRooms;
     if (!reg.admitted) return reject(CloseCode.REPLACED, 'another login holds this slot (multi-device policy)');
     const incoming = parseTraceparent(info.traceparent);
     const rl = this.d.settings.rateLimit;
@@ -134,6 +143,7 @@ export class Gateway implements WsHandler<Attempt> {
       ratePerSec: rl.perSecond,
       burst: rl.burst,
     });
+    this.d.rooms.preset(session, rooms);
     this.pending.set(pendingKey(session.userId, session.epoch), session);
     this.kickVictims(reg.victims, session);
     return session;
@@ -160,6 +170,7 @@ export class Gateway implements WsHandler<Attempt> {
     if (s.revoked === null) {
       const replaced = this.d.registry.register(s);
       if (replaced !== undefined) this.kick(replaced, CloseCode.REPLACED, 'replaced by a new login on the same device');
+      this.d.rooms.attach(s);
     }
     this.d.stats.connectsAccepted++;
     this.count(
@@ -190,6 +201,7 @@ export class Gateway implements WsHandler<Attempt> {
     s.queue.length = 0;
     this.d.stats.disconnects.set(code, (this.d.stats.disconnects.get(code) ?? 0) + 1);
     this.d.registry.unregister(s);
+    this.d.rooms.detach(s);
     if (s.expireAt !== 0) this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
     this.forgetPresence(s);
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, traceId: s.traceId, code, reason: s.closeReason }, 'disconnected');
@@ -236,7 +248,46 @@ export class Gateway implements WsHandler<Attempt> {
       case 'message':
         this.enqueue(s, frame.id, frame.type, frame.payloadJson, frame.metadata);
         return;
+      case 'subscribe':
+      case 'unsubscribe':
+        if (frame.room === null) {
+          this.count(s.send(this.roomAck(frame.id, AckCode.MALFORMED, 'missing or invalid "room" (1 to 128 characters of A-Z a-z 0-9 _ . : @ / -)')));
+        } else if (frame.kind === 'subscribe') {
+          this.subscribe(s, frame.id, frame.room);
+        } else {
+          this.d.rooms.unsubscribeClient(s, frame.room);
+          this.count(s.send(this.roomAck(frame.id, AckCode.ACCEPTED)));
+        }
+        return;
     }
+  }
+
+  /**
+   * A client's subscribe frame, per `rooms.clientSubscribe`: `deny` answers 3000; `allow`
+   * subscribes; `business` asks HandleMessage (type `ima.subscribe`, payload `{"room":R}`) in the
+   * connection's ordered queue and subscribes when it answers 0. Over `rooms.maxPerConnection`: 3001.
+   */
+  private subscribe(s: Session, id: string, room: string): void {
+    const mode = this.d.rooms.settings.clientSubscribe;
+    if (mode === 'deny') {
+      this.count(s.send(this.roomAck(id, AckCode.SUBSCRIBE_DENIED, 'room subscriptions are not allowed')));
+      return;
+    }
+    if (this.d.rooms.wouldExceed(s, room)) {
+      this.count(s.send(this.roomAck(id, AckCode.TOO_MANY_ROOMS, `at most ${this.d.rooms.settings.maxPerConnection} rooms per connection`)));
+      return;
+    }
+    if (mode === 'allow') {
+      const code = this.d.rooms.subscribeClient(s, room);
+      this.count(s.send(this.roomAck(id, code, code === AckCode.ACCEPTED ? undefined : `at most ${this.d.rooms.settings.maxPerConnection} rooms per connection`)));
+      return;
+    }
+    this.enqueue(s, id, SUBSCRIBE_TYPE, JSON.stringify({ room }), undefined, room);
+  }
+
+  private roomAck(id: string, code: number, message?: string): string {
+    this.d.stats.roomSubscribes.set(code, (this.d.stats.roomSubscribes.get(code) ?? 0) + 1);
+    return this.ack(id, code, message);
   }
 
   private rateLimited(s: Session, id: string | undefined): void {
@@ -254,14 +305,15 @@ export class Gateway implements WsHandler<Attempt> {
     this.count(s.send(id !== undefined ? this.ack(id, AckCode.RATE_LIMITED, 'rate limited') : encodeError(AckCode.RATE_LIMITED, 'rate limited')));
   }
 
-  private enqueue(s: Session, id: string, type: string, payloadJson: string, metadata: Readonly<Record<string, string>> | undefined): void {
+  private enqueue(s: Session, id: string, type: string, payloadJson: string, metadata: Readonly<Record<string, string>> | undefined, subscribeRoom?: string): void {
     const f = this.d.settings.forward;
     if (payloadJson.length > f.maxPayloadBytes || Buffer.byteLength(payloadJson) > f.maxPayloadBytes) {
       this.count(s.send(this.ack(id, AckCode.PAYLOAD_TOO_LARGE, `payload over ${f.maxPayloadBytes} bytes`)));
       return;
     }
     let dedupeKey: string | undefined;
-    if (this.dedupe !== null) {
+    // a subscription is not deduplicated: its effect is on this connection, asking again is harmless
+    if (this.dedupe !== null && subscribeRoom === undefined) {
       dedupeKey = `${s.userId}\n${s.deviceId}\n${id}`;
       const seen = this.dedupe.get(dedupeKey);
       if (seen !== undefined) {
@@ -276,7 +328,7 @@ export class Gateway implements WsHandler<Attempt> {
       return;
     }
     if (dedupeKey !== undefined) this.dedupe?.set(dedupeKey, { ack: null, waiters: null });
-    s.queue.push({ id, type, payloadJson, metadata, receivedAt: Date.now(), dedupeKey });
+    s.queue.push({ id, type, payloadJson, metadata, receivedAt: Date.now(), dedupeKey, subscribeRoom });
     if (!s.busy) this.pump(s);
   }
 
@@ -311,7 +363,12 @@ export class Gateway implements WsHandler<Attempt> {
     s.busy = false;
     this.d.stats.recordUpstream('business', 'HandleMessage', r.ok ? 'ok' : r.error.kind, Date.now() - started);
     let ack: string;
-    if (r.ok) {
+    if (r.ok && item.subscribeRoom !== undefined) {
+      // the business service's answer to a subscription: 0 subscribes, anything else refuses (3000)
+      let code: number = AckCode.SUBSCRIBE_DENIED;
+      if (r.value.code === 0 && !s.ended) code = this.d.rooms.subscribeClient(s, item.subscribeRoom);
+      ack = this.roomAck(item.id, code, code === AckCode.ACCEPTED ? undefined : code === AckCode.TOO_MANY_ROOMS ? `at most ${this.d.rooms.settings.maxPerConnection} rooms per connection` : r.value.message !== '' ? r.value.message : 'subscription refused');
+    } else if (r.ok) {
       ack = this.ack(item.id, r.value.code, r.value.message);
       if (item.dedupeKey !== undefined) this.rememberAck(item.dedupeKey, ack);
     } else {
@@ -439,6 +496,13 @@ export class Gateway implements WsHandler<Attempt> {
       this.expiries.delete(sec);
       for (const s of set) if (!s.ended) this.kick(s, CloseCode.TOKEN_EXPIRED, CLOSE_REASON[CloseCode.TOKEN_EXPIRED]);
     }
+  }
+
+  /** The user's sessions admitted but not open yet (a JoinRoom must reach them too). */
+  pendingOf(userId: string): Session[] {
+    const out: Session[] = [];
+    for (const s of this.pending.values()) if (s.userId === userId && !s.ended) out.push(s);
+    return out;
   }
 
   /** Refuses new logins from now on (connect requests get 1001). */

@@ -16,6 +16,12 @@ import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUser
 import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse } from '../../api/gen/im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse } from '../../api/gen/im/gateway/v1/RoomPushResponse';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusResponse';
 import type { Result } from '../../pkg/result';
 
 // ----- the push API (served by rpc/: gRPC and HTTP/JSON) --------------------------------------
@@ -48,10 +54,24 @@ export interface GatewayApi {
   Broadcast(req: BroadcastRequestOutput, ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>>;
   KickUser(req: KickUserRequestOutput, ctx: CallContext): Promise<Result<KickUserResponse, ApiError>>;
   GetConnectionStatus(req: ConnectionStatusRequestOutput, ctx: CallContext): Promise<Result<ConnectionStatusResponse, ApiError>>;
+  JoinRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>>;
+  LeaveRoom(req: RoomMembershipRequestOutput, ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>>;
+  PushToRoom(req: RoomPushRequestOutput, ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>>;
+  GetRoomStatus(req: RoomStatusRequestOutput, ctx: CallContext): Promise<Result<RoomStatusResponse, ApiError>>;
 }
 
 export type GatewayMethod = keyof GatewayApi;
-export const GATEWAY_METHODS: readonly GatewayMethod[] = ['PushToUser', 'PushToUsers', 'Broadcast', 'KickUser', 'GetConnectionStatus'];
+export const GATEWAY_METHODS: readonly GatewayMethod[] = [
+  'PushToUser',
+  'PushToUsers',
+  'Broadcast',
+  'KickUser',
+  'GetConnectionStatus',
+  'JoinRoom',
+  'LeaveRoom',
+  'PushToRoom',
+  'GetRoomStatus',
+];
 
 // ----- upstream services (called through rpc/) -------------------------------------------------
 
@@ -99,6 +119,15 @@ export interface TransportSocket {
   readonly isOpen: boolean;
   /** Runs `fn` with the socket corked, so its sends leave in one syscall. */
   cork(fn: () => void): void;
+  /** Subscribes the socket to a topic of the transport's native fan-out (no-op once closed). */
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+}
+
+/** The transport's native fan-out (uWebSockets.js topics): one call writes to every subscriber. */
+export interface TopicPublisher {
+  /** Writes the frame to every socket subscribed to `topic`; the sockets written. */
+  publish(topic: string, frame: Uint8Array): number;
 }
 
 /**

@@ -7,6 +7,14 @@ import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUser
 import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse } from '../../api/gen/im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse } from '../../api/gen/im/gateway/v1/RoomPushResponse';
+import type { RoomStatus } from '../../api/gen/im/gateway/v1/RoomStatus';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusResponse';
+import * as grpc from '@grpc/grpc-js';
 import type { ServerMessageOutput } from '../../api/gen/im/gateway/v1/ServerMessage';
 import type { IdGenerator } from '../../pkg/ids';
 import type { Result } from '../../pkg/result';
@@ -15,11 +23,14 @@ import type { ConnectionManager } from '../connection/manager';
 import type { DeliveryFilter } from '../connection/types';
 import type { Logger } from '../observability/logger';
 import type { PresenceStore } from '../presence/types';
+import type { RoomMembers } from '../rooms/types';
+import { isRoomName } from '../rooms/types';
 import { CloseCode, isPlatform } from '../protocol/codes';
 import { encodeServerMessage } from '../protocol/frames';
 import type { ApiError, CallContext, GatewayApi } from './ports';
 import { invalidArgument } from './ports';
 import type { Gateway } from './gateway';
+import type { RoomHub } from './rooms';
 import type { Session } from './session';
 import type { GatewayStats } from './stats';
 
@@ -32,7 +43,10 @@ export interface PushSettings {
 
 export interface PushDeps {
   readonly instanceId: string;
-  readonly gateway: Pick<Gateway, 'kick' | 'kickEpoch'>;
+  readonly gateway: Pick<Gateway, 'kick' | 'kickEpoch' | 'pendingOf'>;
+  readonly rooms: RoomHub;
+  /** User membership of rooms (memory, or Redis in a cluster). */
+  readonly members: RoomMembers;
   readonly registry: ConnectionManager<Session>;
   readonly presence: PresenceStore;
   /** Drops a user's cached tokens (KickUser), so a reconnect is validated again. */
@@ -147,6 +161,111 @@ export class PushService implements GatewayApi {
     return this.d.gateway.kickEpoch(userId, deviceId, epoch, CloseCode.REPLACED, reason !== '' ? reason : 'replaced by another login');
   }
 
+  // ----- rooms ------------------------------------------------------------------------------
+
+  async JoinRoom(req: RoomMembershipRequestOutput, _ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    const bad = this.validateRoomMembership(req);
+    if (bad !== null) return this.fail('JoinRoom', bad);
+    const users = [...new Set(req.userIds)];
+    const stored = await this.storeMembership('join', req.room, users);
+    if (stored !== null) return this.fail('JoinRoom', stored);
+    const connections = this.joinLocal(req.room, users);
+    this.count('JoinRoom');
+    return ok({ success: true, connections });
+  }
+
+  async LeaveRoom(req: RoomMembershipRequestOutput, _ctx: CallContext): Promise<Result<RoomMembershipResponse, ApiError>> {
+    const bad = this.validateRoomMembership(req);
+    if (bad !== null) return this.fail('LeaveRoom', bad);
+    const users = [...new Set(req.userIds)];
+    const stored = await this.storeMembership('leave', req.room, users);
+    if (stored !== null) return this.fail('LeaveRoom', stored);
+    const connections = this.leaveLocal(req.room, users);
+    this.count('LeaveRoom');
+    return ok({ success: true, connections });
+  }
+
+  async PushToRoom(req: RoomPushRequestOutput, _ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
+    const checked = this.checkRoomPush(req);
+    if (!checked.ok) return this.fail('PushToRoom', checked.error);
+    const had = this.d.rooms.connections(req.room) > 0;
+    const delivered = this.d.rooms.publish(req.room, this.encode(checked.value.message, req.room), checked.value.exclude, checked.value.platforms);
+    this.count('PushToRoom');
+    return ok({ success: true, delivered, instances: had ? 1 : 0 });
+  }
+
+  async GetRoomStatus(req: RoomStatusRequestOutput, _ctx: CallContext): Promise<Result<RoomStatusResponse, ApiError>> {
+    const bad = this.validateRoomStatus(req);
+    if (bad !== null) return this.fail('GetRoomStatus', bad);
+    const rooms = [...new Set(req.rooms)];
+    let members: Map<string, number>;
+    try {
+      members = await this.d.members.memberCounts(rooms);
+    } catch (e) {
+      return this.fail('GetRoomStatus', storeUnavailable(e));
+    }
+    this.count('GetRoomStatus');
+    return ok({ rooms: rooms.map((room): RoomStatus => ({ room, members: members.get(room) ?? 0, connections: this.d.rooms.connections(room) })) });
+  }
+
+  /** The argument checks of JoinRoom / LeaveRoom. */
+  validateRoomMembership(req: RoomMembershipRequestOutput): ApiError | null {
+    const room = checkRoom('room', req.room);
+    if (room !== null) return room;
+    const users = this.checkUsers(req.userIds);
+    return users.ok ? null : users.error;
+  }
+
+  /** The argument checks of PushToRoom. */
+  validateRoomPush(req: RoomPushRequestOutput): ApiError | null {
+    const r = this.checkRoomPush(req);
+    return r.ok ? null : r.error;
+  }
+
+  /** The argument checks of GetRoomStatus. */
+  validateRoomStatus(req: RoomStatusRequestOutput): ApiError | null {
+    if (req.rooms.length === 0) return invalidArgument('rooms', 'required (at least one room)');
+    if (req.rooms.length > this.d.settings.maxUsersPerCall) return invalidArgument('rooms', `at most ${this.d.settings.maxUsersPerCall} rooms per call, got ${req.rooms.length}`);
+    for (let i = 0; i < req.rooms.length; i++) {
+      const e = checkRoom(`rooms[${i}]`, req.rooms[i] ?? '');
+      if (e !== null) return e;
+    }
+    return null;
+  }
+
+  /** Subscribes this instance's connections of the users (membership already stored); how many were newly subscribed. */
+  joinLocal(room: string, userIds: readonly string[]): number {
+    return this.d.rooms.joinLocal(room, userIds, (u) => this.d.gateway.pendingOf(u));
+  }
+
+  /** Unsubscribes this instance's connections of the users from their membership; how many. */
+  leaveLocal(room: string, userIds: readonly string[]): number {
+    return this.d.rooms.leaveLocal(room, userIds, (u) => this.d.gateway.pendingOf(u));
+  }
+
+  /** Writes the membership change to the room store; an API error when the store cannot be reached. */
+  async storeMembership(op: 'join' | 'leave', room: string, userIds: readonly string[]): Promise<ApiError | null> {
+    try {
+      if (op === 'join') await this.d.members.join(room, userIds);
+      else await this.d.members.leave(room, userIds);
+      return null;
+    } catch (e) {
+      return storeUnavailable(e);
+    }
+  }
+
+  private checkRoomPush(req: RoomPushRequestOutput): Result<{ message: ServerMessageOutput; exclude: Set<string>; platforms: Set<string> }, ApiError> {
+    const room = checkRoom('room', req.room);
+    if (room !== null) return err(room);
+    const msg = checkMessage(req.message, this.d.settings.maxPayloadBytes);
+    if (!msg.ok) return msg;
+    const exclude = checkIdList('exclude_user_ids', req.excludeUserIds);
+    if (!exclude.ok) return exclude;
+    const platforms = checkPlatforms('platforms', req.platforms);
+    if (!platforms.ok) return platforms;
+    return ok({ message: msg.value, exclude: exclude.value, platforms: platforms.value });
+  }
+
   /** The checks of PushToUsers without sending anything (the cluster decorator validates once). */
   validatePushToUsers(req: PushRequestOutput): ApiError | null {
     const users = this.checkUsers(req.userIds);
@@ -173,7 +292,7 @@ export class PushService implements GatewayApi {
    * The frame as UTF-8 bytes, encoded once per call: uWS would otherwise convert a JS string again
    * for every recipient.
    */
-  private encode(m: ServerMessageOutput): Buffer {
+  private encode(m: ServerMessageOutput, room?: string): Buffer {
     return Buffer.from(encodeServerMessage({
       messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
       type: m.type,
@@ -181,6 +300,7 @@ export class PushService implements GatewayApi {
       timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
       replyTo: m.replyTo,
       metadata: m.metadata,
+      ...(room !== undefined ? { room } : {}),
     }));
   }
 
@@ -208,6 +328,16 @@ function checkId(field: string, v: string): ApiError | null {
   if (v === '') return invalidArgument(field, 'required');
   if (v.length > MAX_ID) return invalidArgument(field, `at most ${MAX_ID} characters`);
   return null;
+}
+
+function checkRoom(field: string, v: string): ApiError | null {
+  if (v === '') return invalidArgument(field, 'required');
+  if (!isRoomName(v)) return invalidArgument(field, '1 to 128 characters of A-Z a-z 0-9 _ . : @ / -');
+  return null;
+}
+
+function storeUnavailable(e: unknown): ApiError {
+  return { code: grpc.status.UNAVAILABLE, message: `room store unavailable: ${e instanceof Error ? e.message : String(e)}` };
 }
 
 function checkMessage(m: ServerMessageOutput | null, maxPayloadBytes: number): Result<ServerMessageOutput, ApiError> {

@@ -11,6 +11,8 @@ export interface QueuedMessage {
   readonly metadata: Readonly<Record<string, string>> | undefined;
   readonly receivedAt: number;
   readonly dedupeKey: string | undefined;
+  /** Set for a subscription asked of the business service: the room to subscribe on code 0. */
+  readonly subscribeRoom: string | undefined;
 }
 
 export interface SessionInit {
@@ -55,6 +57,14 @@ export class Session implements RegisteredConnection {
   kicked = false;
   /** Why the gateway closed it, for the status event and metrics ('' = the client closed). */
   closeReason = '';
+  /**
+   * The rooms this connection is subscribed to and why: `member` (its user joined the room,
+   * JoinRoom) and/or `client` (its own subscribe frame). Filled before the socket opens too; the
+   * socket is subscribed at open (RoomHub.attach).
+   */
+  readonly rooms = new Map<string, { member: boolean; client: boolean }>();
+  /** How many of `rooms` the client subscribed itself (the `rooms.maxPerConnection` limit). */
+  clientRooms = 0;
 
   constructor(init: SessionInit) {
     this.userId = init.userId;

@@ -21,6 +21,10 @@ export class GatewayStats {
   readonly pushes = new Map<string, number>();
   /** Push API calls refused (invalid argument), by method. */
   readonly pushErrors = new Map<string, number>();
+  /** Room pushes executed on this instance (API, forwarded or pub/sub). */
+  roomPushes = 0;
+  /** Client subscribe frames answered, by ack code. */
+  readonly roomSubscribes = new Map<number, number>();
   /** Upstream call outcomes, "service.method" -> counts and total latency. */
   readonly upstream = new Map<string, { calls: number; errors: number; totalMs: number; maxMs: number }>();
   /** Called for every upstream call (the metrics histograms hook in here); null = none. */

@@ -15,7 +15,7 @@ import type { Logger } from '../observability/logger';
 import { CloseCode } from '../protocol/codes';
 import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
-import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
+import type { TopicPublisher, TransportSocket, UpgradeInfo, WsHandler } from './ports';
 
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {
@@ -61,10 +61,26 @@ export class FakeSocket implements TransportSocket {
   private read = 0;
   private inCork = false;
 
-  constructor(private readonly onEnd: (code: number) => void = () => {}) {}
+  /** The topics this socket is subscribed to. */
+  readonly topics = new Set<string>();
+
+  constructor(
+    private readonly onEnd: (code: number) => void = () => {},
+    private readonly hub?: FakeTopics,
+  ) {}
 
   get isOpen(): boolean {
     return this.ends.length === 0;
+  }
+
+  subscribe(topic: string): void {
+    if (!this.isOpen) return;
+    this.topics.add(topic);
+    this.hub?.sockets.add(this);
+  }
+
+  unsubscribe(topic: string): void {
+    this.topics.delete(topic);
   }
 
   send(frame: string | Uint8Array): boolean {
@@ -108,6 +124,19 @@ export class FakeSocket implements TransportSocket {
   }
 }
 
+/** Topics as uWS keeps them: a publish writes to every open socket subscribed to the topic. */
+export class FakeTopics implements TopicPublisher {
+  readonly sockets = new Set<FakeSocket>();
+  readonly published: Array<{ readonly topic: string; readonly written: number }> = [];
+
+  publish(topic: string, frame: Uint8Array): number {
+    let n = 0;
+    for (const s of this.sockets) if (s.isOpen && s.topics.has(topic) && s.send(frame)) n++;
+    this.published.push({ topic, written: n });
+    return n;
+  }
+}
+
 /** An ArrayBuffer holding exactly the UTF-8 bytes of `text` (what uWS hands to `message`). */
 export function textBuffer(text: string): ArrayBuffer {
   const bytes = Buffer.from(text, 'utf8');
@@ -127,8 +156,9 @@ export class TestClient<A> {
   constructor(
     private readonly handler: WsHandler<A>,
     readonly attempt: A,
+    topics?: FakeTopics,
   ) {
-    this.socket = new FakeSocket((code) => this.closedWith(code));
+    this.socket = new FakeSocket((code) => this.closedWith(code), topics);
   }
 
   /** The socket opened (the transport's open callback). */
@@ -183,9 +213,9 @@ export function upgradeInfo(overrides: Partial<UpgradeInfo> = {}): UpgradeInfo {
 }
 
 /** Upgrade request, decision, then the socket (opened unless `open` is false). */
-export async function connect<A>(handler: WsHandler<A>, info: Partial<UpgradeInfo> = {}, open = true): Promise<TestClient<A>> {
+export async function connect<A>(handler: WsHandler<A>, info: Partial<UpgradeInfo> = {}, open = true, topics?: FakeTopics): Promise<TestClient<A>> {
   const attempt = await handler.upgrade(upgradeInfo(info));
-  const client = new TestClient(handler, attempt);
+  const client = new TestClient(handler, attempt, topics);
   return open ? client.open() : client;
 }
 

@@ -186,6 +186,34 @@ export function createMetrics(sources: StatsSources): { registry: Registry; hand
   counter('ima_push_stream_commands_total', 'Server push commands executed', [], () => sources.pushStream()?.commands ?? null);
   counter('ima_push_stream_command_errors_total', 'Server push commands that failed', [], () => sources.pushStream()?.commandErrors ?? null);
 
+  // Rooms.
+  gauge('ima_rooms', 'Rooms with at least one subscribed connection on this instance', [], () => sources.rooms?.().rooms ?? 0);
+  gauge('ima_room_subscriptions', '(connection, room) subscriptions on this instance', [], () => sources.rooms?.().subscriptions ?? 0);
+  counter('ima_room_pushes_total', 'Room pushes executed on this instance (API, forwarded, push stream or pub/sub)', [], () => sources.rooms?.().pushes ?? 0);
+  counter('ima_room_subscribes_total', 'Client subscribe frames answered, by ack code', ['code'], () => byLabel('code', sources.rooms?.().subscribes ?? {}));
+  new Histogram({
+    name: 'ima_room_subscriptions_per_connection',
+    help: 'Rooms each open connection is subscribed to (sampled at scrape time)',
+    buckets: [0, 1, 2, 5, 10, 20, 50, 100],
+    registers,
+    collect(this: Histogram) {
+      this.reset();
+      try {
+        for (const n of sources.rooms?.().perConnection?.() ?? []) this.observe(n);
+      } catch {
+        collectErrors.inc();
+      }
+    },
+  });
+  counter('ima_pubsub_messages_total', 'Redis pub/sub ingress messages, by result (received, malformed)', ['result'], () => {
+    const p = sources.rooms?.().pubsub ?? null;
+    return p === null ? null : [
+      [{ result: 'received' }, p.received],
+      [{ result: 'malformed' }, p.malformed],
+    ];
+  });
+  counter('ima_pubsub_delivered_total', 'Connections written by the Redis pub/sub ingress', [], () => sources.rooms?.().pubsub?.delivered ?? null);
+
   registry.registerMetric(collectErrors);
 
   const handler: AdminHandler = async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType });

@@ -26,8 +26,25 @@ export interface StatsSources {
   /** Errors that escaped their handlers (bugs), by kind; see FaultCounter. */
   internalErrors?(): Record<string, number>;
   draining(): boolean;
+  /** Rooms on this instance (absent in older fakes: reported as zeros). */
+  rooms?(): RoomFigures;
   /** Other live instances (with Redis), this one included. */
   instances(): Promise<Array<InstanceInfo & { connections?: number; users?: number }>>;
+}
+
+export interface RoomFigures {
+  /** Rooms with at least one subscribed connection here. */
+  readonly rooms: number;
+  /** (connection, room) subscriptions here. */
+  readonly subscriptions: number;
+  /** Room pushes executed here. */
+  readonly pushes: number;
+  /** Client subscribe frames answered, by ack code. */
+  readonly subscribes: Record<string, number>;
+  /** The Redis pub/sub ingress (null when `redis.pubsubIngress` is off). */
+  readonly pubsub: { readonly received: number; readonly delivered: number; readonly malformed: number } | null;
+  /** How many rooms each open connection is subscribed to (read at scrape time for the histogram). */
+  readonly perConnection?: () => number[];
 }
 
 export interface RegistryFigures {
@@ -72,6 +89,7 @@ export interface StatsDocument {
   readonly pushStream: { state: string; connects: number; disconnects: number; commands: number; commandErrors: number; heartbeats: number } | null;
   readonly redis: { state: 'up' | 'down' | 'not configured'; lastError: string; reRegistrations: number; swept: number };
   readonly registry: RegistryFigures;
+  readonly rooms: Omit<RoomFigures, 'perConnection'>;
   readonly instances: Array<InstanceInfo & { connections?: number; users?: number }>;
 }
 
@@ -117,6 +135,13 @@ export async function buildStats(s: StatsSources, now: number = Date.now()): Pro
     pushStream: s.pushStream(),
     redis: s.redis(),
     registry: s.registry?.() ?? { kind: 'static', registration: 'not configured', lastError: '' },
+    rooms: roomsOf(s),
     instances,
   };
+}
+
+function roomsOf(s: StatsSources): Omit<RoomFigures, 'perConnection'> {
+  const r = s.rooms?.();
+  if (r === undefined) return { rooms: 0, subscriptions: 0, pushes: 0, subscribes: {}, pubsub: null };
+  return { rooms: r.rooms, subscriptions: r.subscriptions, pushes: r.pushes, subscribes: r.subscribes, pubsub: r.pubsub };
 }

@@ -27,6 +27,10 @@ export const AckCode = {
   PAYLOAD_TOO_LARGE: 1004,
   BUSINESS_UNAVAILABLE: 2000,
   BUSINESS_TIMEOUT: 2001,
+  /** A room subscription refused (`rooms.clientSubscribe` deny, or the business service said no). */
+  SUBSCRIBE_DENIED: 3000,
+  /** Too many rooms on this connection (`rooms.maxPerConnection`). */
+  TOO_MANY_ROOMS: 3001,
 } as const;
 export type AckCode = (typeof AckCode)[keyof typeof AckCode];
 

@@ -5,6 +5,9 @@
  */
 import { AckCode } from './codes';
 
+/** Room names (SPEC.md section 9): 1 to 128 characters of `A-Z a-z 0-9 _ . : @ / -`. */
+export const ROOM_NAME_RE = /^[A-Za-z0-9_.:@/-]{1,128}$/;
+
 /** Control types the gateway owns: never forwarded (error 1001). `ima.*` is reserved too. */
 export const RESERVED_TYPES: ReadonlySet<string> = new Set(['auth', 'ack', 'ping', 'pong', 'kick', 'error']);
 export const MAX_ID_LENGTH = 64;
@@ -27,6 +30,8 @@ export type ClientFrame =
       readonly payloadJson: string;
       readonly metadata: Readonly<Record<string, string>> | undefined;
     }
+  /** `room` null: missing or not a valid room name (answered with ack 1000). */
+  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly id: string; readonly room: string | null }
   | { readonly kind: 'invalid'; readonly code: AckCode; readonly id: string | undefined; readonly message: string };
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -92,6 +97,11 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array, isBinary = fal
     return invalid(AckCode.MALFORMED, id, `missing or invalid "type" (a string of 1 to ${MAX_TYPE_LENGTH} characters)`);
   }
   if (type === 'ping') return PING;
+  if (type === 'subscribe' || type === 'unsubscribe') {
+    if (id === undefined) return invalid(AckCode.MALFORMED, undefined, `missing or invalid "id" (a string of 1 to ${MAX_ID_LENGTH} characters)`);
+    const room = f['room'];
+    return { kind: type, id, room: typeof room === 'string' && ROOM_NAME_RE.test(room) ? room : null };
+  }
   if (RESERVED_TYPES.has(type) || type.startsWith('ima.')) {
     return invalid(AckCode.RESERVED_TYPE, id, `type "${type}" is reserved and cannot be sent by clients`);
   }
@@ -183,6 +193,8 @@ export interface OutgoingMessage {
   readonly timestamp: number;
   readonly replyTo: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** A room push: the frame carries `"room":R`. */
+  readonly room?: string;
 }
 
 /**
@@ -200,6 +212,7 @@ export function encodeServerMessage(m: OutgoingMessage): string {
   }
   let out = `{"type":${JSON.stringify(m.type)},"id":${JSON.stringify(m.messageId)},${payloadPart},"ts":${m.timestamp}`;
   if (m.replyTo !== '') out += `,"replyTo":${JSON.stringify(m.replyTo)}`;
+  if (m.room !== undefined) out += `,"room":${JSON.stringify(m.room)}`;
   const md = m.metadata;
   for (const _ in md) {
     out += `,"metadata":${JSON.stringify(md)}`;

@@ -77,3 +77,8 @@ export function createRedisClient(
   return c;
 }
 
+
+/** A second connection with the same options (a subscriber connection can do nothing else). */
+export function duplicateClient(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+}

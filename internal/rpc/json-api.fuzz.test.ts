@@ -20,6 +20,12 @@ import type { ConnectionStatusResponse } from '../../api/gen/im/gateway/v1/Conne
 import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
 import type { KickUserResponse } from '../../api/gen/im/gateway/v1/KickUserResponse';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomMembershipResponse } from '../../api/gen/im/gateway/v1/RoomMembershipResponse';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomPushResponse } from '../../api/gen/im/gateway/v1/RoomPushResponse';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusResponse';
 import type { PushResponse } from '../../api/gen/im/gateway/v1/PushResponse';
 import type { Result } from '../../pkg/result';
 import { ok } from '../../pkg/result';
@@ -63,6 +69,22 @@ class RecordingApi implements GatewayApi {
   GetConnectionStatus(req: ConnectionStatusRequestOutput): Promise<Result<ConnectionStatusResponse, ApiError>> {
     this.calls.push({ method: 'GetConnectionStatus', req });
     return Promise.resolve(ok({ statuses: [] }));
+  }
+  JoinRoom(req: RoomMembershipRequestOutput): Promise<Result<RoomMembershipResponse, ApiError>> {
+    this.calls.push({ method: 'JoinRoom', req });
+    return Promise.resolve(ok({ success: true, connections: 2 }));
+  }
+  LeaveRoom(req: RoomMembershipRequestOutput): Promise<Result<RoomMembershipResponse, ApiError>> {
+    this.calls.push({ method: 'LeaveRoom', req });
+    return Promise.resolve(ok({ success: true, connections: 1 }));
+  }
+  PushToRoom(req: RoomPushRequestOutput): Promise<Result<RoomPushResponse, ApiError>> {
+    this.calls.push({ method: 'PushToRoom', req });
+    return Promise.resolve(ok({ success: true, delivered: 3, instances: 1 }));
+  }
+  GetRoomStatus(req: RoomStatusRequestOutput): Promise<Result<RoomStatusResponse, ApiError>> {
+    this.calls.push({ method: 'GetRoomStatus', req });
+    return Promise.resolve(ok({ rooms: [] }));
   }
 }
 
@@ -159,7 +181,25 @@ const REQUEST_SHAPES: Readonly<Record<GatewayMethod, (req: unknown) => void>> = 
     assertKeys(req, ['userIds'], 'ConnectionStatusRequest');
     assertStrings(req['userIds'], 'userIds');
   },
+  JoinRoom: assertMembershipRequest,
+  LeaveRoom: assertMembershipRequest,
+  PushToRoom(req) {
+    assertKeys(req, ['room', 'message', 'excludeUserIds', 'platforms'], 'RoomPushRequest');
+    assert.equal(typeof req['room'], 'string', 'room');
+    assertServerMessage(req['message']);
+    for (const k of ['excludeUserIds', 'platforms']) assertStrings(req[k], k);
+  },
+  GetRoomStatus(req) {
+    assertKeys(req, ['rooms'], 'RoomStatusRequest');
+    assertStrings(req['rooms'], 'rooms');
+  },
 };
+
+function assertMembershipRequest(req: unknown): void {
+  assertKeys(req, ['room', 'userIds'], 'RoomMembershipRequest');
+  assert.equal(typeof req['room'], 'string', 'room');
+  assertStrings(req['userIds'], 'userIds');
+}
 
 function assertPushRequest(req: unknown): void {
   assertKeys(req, ['userId', 'userIds', 'message', 'deviceIds', 'platforms', 'excludeDeviceIds'], 'PushRequest');
@@ -276,7 +316,23 @@ const BODIES: Readonly<Record<GatewayMethod, fc.Arbitrary<string>>> = {
     [['reason'], stringValue],
   ]),
   GetConnectionStatus: objectOf([[['userIds', 'user_ids'], stringList]]),
+  JoinRoom: membershipBody(),
+  LeaveRoom: membershipBody(),
+  PushToRoom: objectOf([
+    [['room'], stringValue],
+    [['message'], serverMessage],
+    [['excludeUserIds', 'exclude_user_ids'], stringList],
+    [['platforms'], stringList],
+  ]),
+  GetRoomStatus: objectOf([[['rooms'], stringList]]),
 };
+
+function membershipBody(): fc.Arbitrary<string> {
+  return objectOf([
+    [['room'], stringValue],
+    [['userIds', 'user_ids'], stringList],
+  ]);
+}
 
 function pushBody(): fc.Arbitrary<string> {
   return objectOf([

@@ -48,6 +48,18 @@ class FakeApi implements GatewayApi {
   GetConnectionStatus(req: unknown, ctx: CallContext) {
     return this.answer('GetConnectionStatus', req, ctx, { statuses: [] });
   }
+  JoinRoom(req: unknown, ctx: CallContext) {
+    return this.answer('JoinRoom', req, ctx, { success: true, connections: 2 });
+  }
+  LeaveRoom(req: unknown, ctx: CallContext) {
+    return this.answer('LeaveRoom', req, ctx, { success: true, connections: 1 });
+  }
+  PushToRoom(req: unknown, ctx: CallContext) {
+    return this.answer('PushToRoom', req, ctx, { success: true, delivered: 3, instances: 1 });
+  }
+  GetRoomStatus(req: unknown, ctx: CallContext) {
+    return this.answer('GetRoomStatus', req, ctx, { rooms: [] });
+  }
 }
 
 function captureLogger(): { log: Logger; lines: string[] } {

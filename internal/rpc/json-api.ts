@@ -4,7 +4,12 @@ import type { BroadcastRequestOutput } from '../../api/gen/im/gateway/v1/Broadca
 import type { ConnectionStatusRequestOutput } from '../../api/gen/im/gateway/v1/ConnectionStatusRequest';
 import type { KickUserRequestOutput } from '../../api/gen/im/gateway/v1/KickUserRequest';
 import type { PushRequestOutput } from '../../api/gen/im/gateway/v1/PushRequest';
+import type { RoomMembershipRequestOutput } from '../../api/gen/im/gateway/v1/RoomMembershipRequest';
+import type { RoomPushRequestOutput } from '../../api/gen/im/gateway/v1/RoomPushRequest';
+import type { RoomStatusRequestOutput } from '../../api/gen/im/gateway/v1/RoomStatusRequest';
+import type { ServerMessageOutput } from '../../api/gen/im/gateway/v1/ServerMessage';
 import type { Result } from '../../pkg/result';
+import { err, ok } from '../../pkg/result';
 import type { AdminHandler, AdminPreflight, AdminRequest, AdminResponse } from '../transport/http/server';
 import { json } from '../transport/http/server';
 import type { Logger } from '../observability/logger';
@@ -351,6 +356,10 @@ export function createJsonApiHandler(api: GatewayApi, guard: CallGuard, log: Log
     Broadcast: (r, ctx) => api.Broadcast(r as BroadcastRequestOutput, ctx),
     KickUser: (r, ctx) => api.KickUser(r as KickUserRequestOutput, ctx),
     GetConnectionStatus: (r, ctx) => api.GetConnectionStatus(r as ConnectionStatusRequestOutput, ctx),
+    JoinRoom: (r, ctx) => api.JoinRoom(r as RoomMembershipRequestOutput, ctx),
+    LeaveRoom: (r, ctx) => api.LeaveRoom(r as RoomMembershipRequestOutput, ctx),
+    PushToRoom: (r, ctx) => api.PushToRoom(r as RoomPushRequestOutput, ctx),
+    GetRoomStatus: (r, ctx) => api.GetRoomStatus(r as RoomStatusRequestOutput, ctx),
   };
   return async (req: AdminRequest): Promise<AdminResponse> => {
     if (req.method !== 'POST') {
@@ -439,6 +448,22 @@ function decodeRequest(c: Contract, type: protobuf.Type, body: Buffer): unknown 
   if (!isPlainObject(parsed)) throw new JsonInputError(`body must be a JSON object (${type.name})`);
   const normalised = normaliseMessage(c, type, parsed, '');
   return type.toObject(type.fromObject(normalised), REQUEST_OBJECT_OPTIONS);
+}
+
+/**
+ * A `ServerMessage` from its proto3 JSON text (the pub/sub ingress's messages), in the shape the
+ * push API takes (defaults filled, payload as bytes); an error text when it is not one.
+ */
+export function decodeServerMessageJson(text: string): Result<ServerMessageOutput, string> {
+  const c = loadContract();
+  const type = c.methods.get('PushToUser')?.request.fields['message']?.resolvedType;
+  if (!(type instanceof protobuf.Type)) throw new Error('ServerMessage missing from the contract');
+  try {
+    return ok(decodeRequest(c, type, Buffer.from(text, 'utf8')) as ServerMessageOutput);
+  } catch (e) {
+    if (e instanceof JsonInputError) return err(e.message);
+    throw e;
+  }
 }
 
 const DEADLINE = Symbol('deadline');

@@ -24,7 +24,7 @@ import { PushStreamClient } from './push-stream';
 import type { PushCommandOutcome, PushStreamSettings, PushStreamState } from './push-stream';
 import { UpstreamPool } from './upstream';
 
-type Method = 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser';
+type Method = 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser' | 'PushToRoom';
 
 interface Recorded {
   readonly method: Method;
@@ -56,6 +56,9 @@ class FakeApi {
   }
   KickUser(req: KickUserRequestOutput, ctx: CallContext) {
     return this.record('KickUser', req, ctx, { success: true, kicked: 1 });
+  }
+  PushToRoom(req: unknown, ctx: CallContext) {
+    return this.record('PushToRoom', req, ctx, { success: true, delivered: 4, instances: 1 });
   }
 
   /** Resolves with the first call (existing or future) of `method` matching the predicate. */
@@ -242,7 +245,14 @@ describe('PushStreamClient', () => {
     const kick = await h.api.waitFor('KickUser');
     assert.deepEqual(kick.req, { userId: 'u4', deviceId: 'pc', reason: 'banned' });
 
-    const outcomes = await h.waitOutcomes(4);
+    push.sendCommand({ commandId: 'c-room', roomPush: { room: 'g1', message: { messageId: 'm-5', type: 'r' }, excludeUserIds: ['u9'] } });
+    const room = await h.api.waitFor('PushToRoom');
+    const r5 = room.req as { room: string; excludeUserIds: string[]; message: { messageId: string } };
+    assert.equal(r5.room, 'g1');
+    assert.deepEqual(r5.excludeUserIds, ['u9']);
+    assert.equal(r5.message.messageId, 'm-5');
+
+    const outcomes = await h.waitOutcomes(5);
     assert.deepEqual(
       outcomes.map((o) => [o.commandId, o.method, o.ok]),
       [
@@ -250,16 +260,17 @@ describe('PushStreamClient', () => {
         ['c-users', 'PushToUsers', true],
         ['c-bc', 'Broadcast', true],
         ['c-kick', 'KickUser', true],
+        ['c-room', 'PushToRoom', true],
       ],
     );
-    assert.equal(h.client.stats.commands, 4);
+    assert.equal(h.client.stats.commands, 5);
     assert.equal(h.client.stats.commandErrors, 0);
-    assert.equal(h.api.calls.length, 4);
+    assert.equal(h.api.calls.length, 5);
     // a received command marks the stream stable and is logged with its id
     const done = h.logLines().filter((l) => l['msg'] === 'push stream command done');
     assert.deepEqual(
       done.map((l) => l['commandId']),
-      ['c-user', 'c-users', 'c-bc', 'c-kick'],
+      ['c-user', 'c-users', 'c-bc', 'c-kick', 'c-room'],
     );
   });
 

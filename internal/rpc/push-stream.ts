@@ -47,12 +47,12 @@ export interface PushStreamStats {
 export interface PushCommandOutcome {
   readonly commandId: string;
   /** The IMAGatewayService method called; '' when the command had no oneof set. */
-  readonly method: 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser' | '';
+  readonly method: 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser' | 'PushToRoom' | '';
   readonly ok: boolean;
   readonly error?: ApiError;
 }
 
-type PushApi = Pick<GatewayApi, 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser'>;
+type PushApi = Pick<GatewayApi, 'PushToUser' | 'PushToUsers' | 'Broadcast' | 'KickUser' | 'PushToRoom'>;
 type PushClient = ServerPushServiceClient & grpc.Client;
 type PushCall = grpc.ClientDuplexStream<Heartbeat, ServerPushOutput>;
 
@@ -88,7 +88,7 @@ interface Attempt {
  * callback, called for every heartbeat) at once and every `heartbeatIntervalMs`, and executes each
  * received `ServerPush` like the matching IMAGatewayService call: `push` with `user_ids` ->
  * PushToUsers (a `user_id` also set is added to the list), `push` with only `user_id` ->
- * PushToUser, `broadcast` -> Broadcast, `kick` -> KickUser. Commands run concurrently (the stream
+ * PushToUser, `broadcast` -> Broadcast, `kick` -> KickUser, `room_push` -> PushToRoom. Commands run concurrently (the stream
  * is never blocked by one); failures are counted and logged, never thrown.
  *
  * A stream that ends or fails (or a missing provider) is reopened after an exponential backoff
@@ -351,10 +351,14 @@ export class PushStreamClient extends EventEmitter {
       const req = cmd.kick;
       method = 'KickUser';
       run = () => this.api.KickUser(req, ctx);
+    } else if (cmd.command === 'roomPush' && cmd.roomPush) {
+      const req = cmd.roomPush;
+      method = 'PushToRoom';
+      run = () => this.api.PushToRoom(req, ctx);
     }
     if (run === undefined) {
       this.stats.commandErrors++;
-      this.log.warn({ commandId, command: cmd.command ?? null }, 'push stream: command has no push, broadcast or kick; ignored');
+      this.log.warn({ commandId, command: cmd.command ?? null }, 'push stream: command has no push, broadcast, kick or room_push; ignored');
       this.emit('command', { commandId, method, ok: false, error: { code: grpc.status.INVALID_ARGUMENT, message: 'command: none set' } } satisfies PushCommandOutcome);
       return;
     }

@@ -73,6 +73,10 @@ export class GrpcServer {
       Broadcast: this.unary('Broadcast', guard, (req, ctx) => api.Broadcast(req, ctx)),
       KickUser: this.unary('KickUser', guard, (req, ctx) => api.KickUser(req, ctx)),
       GetConnectionStatus: this.unary('GetConnectionStatus', guard, (req, ctx) => api.GetConnectionStatus(req, ctx)),
+      JoinRoom: this.unary('JoinRoom', guard, (req, ctx) => api.JoinRoom(req, ctx)),
+      LeaveRoom: this.unary('LeaveRoom', guard, (req, ctx) => api.LeaveRoom(req, ctx)),
+      PushToRoom: this.unary('PushToRoom', guard, (req, ctx) => api.PushToRoom(req, ctx)),
+      GetRoomStatus: this.unary('GetRoomStatus', guard, (req, ctx) => api.GetRoomStatus(req, ctx)),
     };
     this.server.addService(grpcType.im.gateway.v1.IMAGatewayService.service, handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [GATEWAY_SERVICE]: 'NOT_SERVING' });

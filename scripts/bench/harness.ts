@@ -197,9 +197,9 @@ export class Bench {
     return JSON.parse((await httpGet(`http://${HOST}:${g.admin}/stats`)).body) as Record<string, unknown>;
   }
 
-  async startBaseline(script: string, name: string): Promise<{ proc: Proc; port: number }> {
+  async startBaseline(script: string, name: string, env: Record<string, string> = {}): Promise<{ proc: Proc; port: number }> {
     const p = this.port();
-    const proc = this.forkBench(script, name, { BENCH_PORT: String(p) });
+    const proc = this.forkBench(script, name, { BENCH_PORT: String(p), ...env });
     await this.sup.waitForEvent(proc, 'ready', 15_000);
     return { proc, port: p };
   }

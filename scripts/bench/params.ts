@@ -11,6 +11,7 @@ export function benchParams(quick: boolean) {
         pushToUser: { connections: 500, concurrency: 32, durationMs: 3000, probeIntervalMs: 2 },
         forward: { connections: 100, window: 4, durationMs: 3000 },
         cluster: { connections: 3000, broadcasts: 10, pushRounds: 3 },
+        rooms: { subscribers: 2000, rooms: 20, messages: 20, rounds: 20, samples: 5 },
       }
     : {
         mode: 'default',
@@ -21,6 +22,7 @@ export function benchParams(quick: boolean) {
         pushToUser: { connections: 1000, concurrency: 64, durationMs: 10000, probeIntervalMs: 2 },
         forward: { connections: 200, window: 4, durationMs: 10000 },
         cluster: { connections: 54000, broadcasts: 10, pushRounds: 3 },
+        rooms: { subscribers: 10000, rooms: 100, messages: 50, rounds: 50, samples: 10 },
       };
 }
 

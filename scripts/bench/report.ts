@@ -94,6 +94,9 @@ function rows(res: Results): Row[] {
   if (heap) add('memoryPerConnection (heap)', heap, 'bytes of JS heap per idle connection');
   const fan = (s['fanout']?.['variants'] ?? {}) as Record<string, Record<string, unknown>>;
   for (const [v, o] of Object.entries(fan)) add(`fanout ${v}`, o, v.endsWith('-perServerCpuSec') ? 'deliveries per CPU second of the server process' : 'deliveries/s');
+  const rm = (s['rooms']?.['variants'] ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [v, o] of Object.entries(rm))
+    add(`rooms ${v}`, o, v.endsWith('-perServerCpuSec') ? 'deliveries per CPU second of the server process' : v.endsWith('-timeToAllMs') ? 'ms from the call to the last subscriber\'s frame, p50 of single pushes (rounds for R rooms)' : 'deliveries/s');
   const pu = s['pushToUser'];
   add('pushToUser', pu);
   const lat = pu?.['latencyMs'] as Record<string, { saturated: { probe: { p50: number; p99: number; p999: number } }; halfPeak: { probe: { p50: number; p99: number; p999: number } } }> | undefined;
@@ -115,6 +118,17 @@ function rows(res: Results): Row[] {
   return out;
 }
 
+/** ima / bare uWS and ima / Socket.IO per rooms variant (results.json: scenarios.rooms.ratios). */
+function roomRatios(res: Results): Array<{ variant: string; vsBareUws: number | undefined; vsSocketio: number | undefined }> {
+  const ratios = (res.scenarios['rooms']?.['ratios'] ?? {}) as Record<string, { vsBareUws?: number | null; vsSocketio?: number | null }>;
+  return Object.entries(ratios).map(([variant, r]) => ({ variant, vsBareUws: num(r.vsBareUws), vsSocketio: num(r.vsSocketio) }));
+}
+
+function roomProblems(res: Results): string[] {
+  const p = res.scenarios['rooms']?.['problems'];
+  return Array.isArray(p) ? p.map(String) : [];
+}
+
 function textTable(res: Results, goals: Goal[]): string {
   const rs = rows(res);
   const w0 = Math.max(...rs.map((r) => r.scenario.length), 8);
@@ -123,6 +137,9 @@ function textTable(res: Results, goals: Goal[]): string {
   for (const r of rs) lines.push(`${r.scenario.padEnd(w0)}  ${fmt(r.ima).padStart(12)}  ${r.baselines}  [${r.unit}]`);
   lines.push('', 'goals:');
   for (const g of goals) lines.push(`  ${g.met === null ? '  ?' : g.met ? ' ok' : 'MISS'}  ${g.goal}: ${g.goal.startsWith('PushToUser p99') ? '' : `ratio ${r2(g.ratio ?? undefined)} `}(goal ${g.target}; ${g.figures})`);
+  const rr = roomRatios(res);
+  if (rr.length) lines.push('', 'rooms (ratios, no goal; for timeToAllMs lower is better):', ...rr.filter((r) => r.vsBareUws !== undefined || r.vsSocketio !== undefined).map((r) => `  ${r.variant}: ima / bare uWS ${r2(r.vsBareUws)}, ima / Socket.IO ${r2(r.vsSocketio)}`));
+  for (const p of roomProblems(res)) lines.push(`  ROOMS PROBLEM: ${p}`);
   for (const [k, v] of Object.entries(res.errors)) lines.push(`  ERROR ${k}: ${v.split('\n')[0]}`);
   return lines.join('\n');
 }
@@ -194,6 +211,14 @@ function html(res: Results, goals: Goal[]): string {
       { key: 'ima', label: '100 B', value: num(fan['pushToUsers-100B']?.['ima']) },
       { key: 'ima', label: '4 KiB', value: num(fan['pushToUsers-4096B']?.['ima']) },
     ]));
+  const rm = (s['rooms']?.['variants'] ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [v, o] of Object.entries(rm)) {
+    if (v.endsWith('-perServerCpuSec')) continue;
+    const ms = v.endsWith('-timeToAllMs');
+    const [nr, per] = v.replace('-timeToAllMs', '').split('x').map(Number) as [number, number];
+    const layout = nr === 1 ? `one room of ${fmt(per)}` : `${fmt(nr)} rooms of ${fmt(per)}`;
+    charts.push(barChart(`rooms, ${layout}${ms ? ': one push, time to all' : ''}`, ms ? 'ms, call to last subscriber\'s frame, p50 (lower is better)' : 'deliveries/s (higher is better)', pick(o, ['ima', 'bareUws', 'socketio'])));
+  }
   if (s['pushToUser']) charts.push(barChart('pushToUser', 'unary calls/s at fixed concurrency', pick(s['pushToUser'], ['ima', 'bareGrpc'])));
   const lat = s['pushToUser']?.['latencyMs'] as Record<string, { saturated: { probe: Record<string, number> }; halfPeak: { probe: Record<string, number> } }> | undefined;
   if (lat?.['ima'])
@@ -270,6 +295,28 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
       L.push(`| ${v.replace('-perServerCpuSec', '')} | ${fmt(ima)} | ${fmt(bare)} | ${fmt(sio)} | ${ratio(ima, bare)} | ${ratio(ima, sio)} |`);
     }
   }
+  const room = res.scenarios['rooms'];
+  if (room) {
+    const rv = (room['variants'] ?? {}) as Record<string, Record<string, number>>;
+    const ratios = new Map(roomRatios(res).map((r) => [r.variant, r]));
+    L.push('', '## Room fan-out (not a goal)', '');
+    L.push(
+      `${fmt(num(room['subscribers']))} connections (one user each) in one room (\`1x${num(room['subscribers']) ?? ''}\`), and the same connections in ${fmt(num(room['rooms']))} rooms of ${fmt(num(room['perRoom']))} (\`${num(room['rooms']) ?? ''}x${num(room['perRoom']) ?? ''}\`, one push to each room per round); frames of about ${fmt(num(room['frameBytes']))} bytes. Gateway: \`JoinRoom\` then \`PushToRoom\`; bare uWS: \`ws.subscribe(room)\` then \`app.publish(room, frame)\`; Socket.IO 4: \`socket.join(room)\` then \`io.to(room).emit(...)\`. Deliveries/s over ${fmt(num(room['messages']))} sequential pushes (one room) or ${fmt(num(room['rounds']))} rounds; time to all = call start to the last subscriber's frame of one push (one room) or one round (all rooms), p50 of ${fmt(num(room['samples']))}; lower is better there.`,
+      '',
+      '| variant | IMA gateway | bare uWS | Socket.IO | ima / bare uWS | ima / Socket.IO |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const [v, o] of Object.entries(rv)) {
+      const r = ratios.get(v);
+      const d = v.endsWith('-timeToAllMs') ? 1 : 0;
+      L.push(`| ${v} | ${fmt(num(o['ima']), d)} | ${fmt(num(o['bareUws']), d)} | ${fmt(num(o['socketio']), d)} | ${r2(r?.vsBareUws)} | ${r2(r?.vsSocketio)} |`);
+    }
+    const join = (room['joinMs'] ?? {}) as Record<string, Record<string, number>>;
+    const ji = Object.entries(join).flatMap(([v, o]) => (num(o['ima']) === undefined ? [] : [`${v} ${fmt(num(o['ima']))} ms`]));
+    if (ji.length) L.push('', `Gateway membership set-up (\`JoinRoom\`, 1,000 users per call, sequential calls): ${ji.join(', ')}.`);
+    const probs = roomProblems(res);
+    if (probs.length) L.push('', '**Problems seen in this run:**', '', ...probs.map((p) => `- ${p}`));
+  }
   if (Object.keys(res.errors).length) {
     L.push('', '## Errors in this run', '');
     for (const [k, v] of Object.entries(res.errors)) L.push(`- ${k}: ${v.split('\n')[0]}`);
@@ -282,6 +329,7 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
     '- connectRate: connections opened (handshake + first frame: the gateway\'s auth frame, the bare server\'s hello frame) per second of wall time, at a fixed number of concurrent handshakes. The gateway\'s token cache is warmed first (one connection per user), so the measured run is all cache hits.',
     '- memoryPerConnection: RSS and JS heap of the server process after a forced GC, before and after opening N idle connections, divided by N.',
     '- fanout: N connections (10 per user); the gateway gets sequential `Broadcast` calls (or `PushToUsers` calls of 1,000 users each); bare uWS does `app.publish` and Socket.IO `io.emit`, one message per event-loop turn. Frames are the same size (the gateway\'s push frame, 100 B or 4 KiB). Deliveries/s = frames received by all clients / (last frame received - first call).',
+    '- rooms: N connections, one user each; the gateway gets `JoinRoom` calls (1,000 users each) for one room of all N and for R rooms of N/R, then sequential `PushToRoom` calls to the one room, and rounds of concurrent `PushToRoom` calls, one to each of the R rooms; bare uWS subscribes ranges of its open sockets to topics and does `app.publish(room)`, Socket.IO does `socket.join(room)` and `io.to(room).emit`, one message (one room) or one round (R rooms) per event-loop turn. Also the time from one push (or one round) to the last subscriber\'s frame. The gateway\'s reported `delivered` and `JoinRoom` `connections` are checked against the subscribers; the frames received are counted.',
     '- pushToUser: a closed loop of unary PushToUser calls at fixed concurrency for a fixed time (peak), then an open loop at half that rate; meanwhile a probe process with its own connection calls PushToUser for itself every 2 ms and measures call start to frame received (bare grpc-js: to the response).',
     '- forward: connections each keep a few client messages in flight against the test business service (`scripts/test-services.ts`); ack latency = send to ack frame.',
     '- cluster: Redis (`redis-server --save "" --appendonly no`) and three gateway instances; connections spread round-robin over the instances; Broadcast through instance 1 (reaches all), then PushToUsers through instance 1 naming only users connected to instances 2 and 3. The number of connections is bounded by the per-process fd limit of the three gateway processes (about 20,000 each).',

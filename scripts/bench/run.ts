@@ -4,7 +4,7 @@
  * `--report-only` re-renders the outputs from docs/bench/results.json (after editing docs/bench/notes.md).
  *
  * Starts the gateway, the baselines (bare uWebSockets.js, Socket.IO 4, bare grpc-js) and its own
- * load generators as separate processes, runs the six scenarios, prints a table and writes
+ * load generators as separate processes, runs the seven scenarios, prints a table and writes
  * docs/bench/results.json, docs/bench/results.png and docs/BENCHMARKS.md. Every phase is bounded
  * in time, a watchdog bounds the whole run, and every process started is killed on exit (also on
  * SIGINT / SIGTERM / an error). Progress lines go to stderr.
@@ -30,6 +30,7 @@ import { fanout } from './scenarios/fanout';
 import { forward } from './scenarios/forward';
 import { memoryPerConnection } from './scenarios/memoryPerConnection';
 import { pushToUser } from './scenarios/pushToUser';
+import { rooms } from './scenarios/rooms';
 import { soakMain } from './soak';
 import { Supervisor } from './supervisor';
 
@@ -64,6 +65,7 @@ const SCENARIOS: Array<[string, (p: BenchParams, bench: Bench) => Promise<Scn>]>
   ['connectRate', (p, b) => connectRate(p.connectRate, b)],
   ['memoryPerConnection', (p, b) => memoryPerConnection(p.memory, b)],
   ['fanout', (p, b) => fanout(p.fanout, b)],
+  ['rooms', (p, b) => rooms(p.rooms, b)],
   ['pushToUser', (p, b) => pushToUser(p.pushToUser, b)],
   ['forward', (p, b) => forward(p.forward, b)],
   ['cluster', (p, b) => cluster(p.cluster, b)],

@@ -1,9 +1,12 @@
 /**
  * Baseline: a bare uWebSockets.js server. Every connection subscribes to topic "all" and gets a
  * small first frame (the gateway sends its auth frame), so a client measures the same thing
- * (handshake + first frame) against both. Fanout = app.publish("all", frame).
+ * (handshake + first frame) against both. Fanout = app.publish("all", frame). Rooms (with
+ * BENCH_ROOMS=1, which keeps the open sockets in a set): `join` subscribes open sockets to a topic,
+ * `publishRooms` = app.publish(room, frame) per room.
  */
 import { uws, uwsIsNative } from '../../internal/transport/ws/native';
+import type { WebSocket } from 'uWebSockets.js';
 import { emit, memorySnapshot, serveIpc, publishEach } from './common';
 
 if (!uwsIsNative()) {
@@ -13,6 +16,8 @@ if (!uwsIsNative()) {
 
 const port = Number(process.env['BENCH_PORT']);
 let open = 0;
+/** The open sockets in open order, kept only for the rooms scenario (BENCH_ROOMS=1). */
+const sockets = process.env['BENCH_ROOMS'] === '1' ? new Set<WebSocket<unknown>>() : undefined;
 const HELLO = '{"type":"auth","ok":true,"userId":"u","deviceId":"d","platform":"web"}';
 const app = uws.App();
 app.ws('/*', {
@@ -23,11 +28,13 @@ app.ws('/*', {
   sendPingsAutomatically: false,
   open: (ws) => {
     open++;
+    sockets?.add(ws);
     ws.subscribe('all');
     ws.send(HELLO, false);
   },
-  close: () => {
+  close: (ws) => {
     open--;
+    sockets?.delete(ws);
   },
 });
 app.listen('127.0.0.1', port, (token) => {
@@ -44,6 +51,23 @@ serveIpc({
   /** Publishes `count` frames to every subscriber, one per event-loop turn (as one RPC each). */
   publish: async (req) => {
     await publishEach(req, (f) => app.publish('all', f, false));
+    return { open };
+  },
+  /** Subscribes the open sockets [from, from + count) (in open order) to topic `room`. */
+  join: (req) => {
+    if (!sockets) throw new Error('join needs BENCH_ROOMS=1');
+    const from = Number(req['from']);
+    const subs = [...sockets].slice(from, from + Number(req['count']));
+    for (const ws of subs) ws.subscribe(String(req['room']));
+    return { joined: subs.length };
+  },
+  /** `count` rounds of one frame to each room (its frame: `frame` plus "room"), one round per event-loop turn. */
+  publishRooms: async (req) => {
+    const frame = String(req['frame']);
+    const frames = (req['rooms'] as string[]).map((r) => [r, `${frame.slice(0, -1)},"room":${JSON.stringify(r)}}`] as const);
+    await publishEach(req, () => {
+      for (const [room, f] of frames) app.publish(room, f, false);
+    });
     return { open };
   },
 });

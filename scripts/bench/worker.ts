@@ -18,6 +18,8 @@ const conns: Conn[] = [];
 let received = 0;
 let bytes = 0;
 let lastRecvAt = 0;
+/** The last frame received (any connection), for a check of its shape. */
+let lastFrame: Buffer | string = '';
 const wallMs = (): number => performance.timeOrigin + performance.now();
 
 const tokens = new Map<string, string>();
@@ -58,6 +60,7 @@ function openWs(port: number, user: string, device: string, localAddress: string
       received++;
       bytes += data.length;
       lastRecvAt = wallMs();
+      lastFrame = data;
       const h = ackHandlers.get(ws);
       if (h) h(data.toString());
     });
@@ -91,6 +94,7 @@ function openSio(port: number, localAddress: string | undefined, timeoutMs: numb
       received++;
       bytes += data.length;
       lastRecvAt = wallMs();
+      lastFrame = data;
     });
   });
 }
@@ -324,6 +328,7 @@ serveIpc({
   connect,
   closeAll,
   count: () => ({ received, bytes, lastRecvAt, open: conns.length }),
+  lastFrame: () => ({ frame: lastFrame.toString().slice(0, 500) }),
   reset: () => {
     received = 0;
     bytes = 0;

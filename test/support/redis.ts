@@ -17,8 +17,8 @@ export interface TestRedis {
   /** Stops the server (SIGTERM, SIGKILL after 5 s) and removes its temp dir. Idempotent. */
   stop(): Promise<void>;
   /**
-   * Stops it (when running) and starts a fresh, empty server on the same port: a restart without
-   * persistence. Also works after stop(), to bring a stopped server back.
+   * Stops it (when running) and starts a server on the same port: empty (a restart without
+   * persistence), or with its data back when started `persistent`. Also works after stop(), to bring a stopped server back.
    */
   restart(): Promise<void>;
   /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
@@ -63,10 +63,10 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function spawnServer(port: number, dir: string): Promise<ChildProcess> {
+async function spawnServer(port: number, dir: string, persistent = false): Promise<ChildProcess> {
   const child = spawn(
     REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', persistent ? 'yes' : 'no', '--appendfsync', 'always', '--dir', dir, '--daemonize', 'no', '--protected-mode', 'yes'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const output: string[] = [];
@@ -120,11 +120,15 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** Starts redis-server on a free port and resolves once it answers PING. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts redis-server on a free port and resolves once it answers PING. `persistent`: with an
+ * append-only file (fsync always) in its temp dir, so `restart()` keeps the data.
+ */
+export async function startRedis(opts: { persistent?: boolean } = {}): Promise<TestRedis> {
+  const persistent = opts.persistent === true;
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-redis-'));
-  let child: ChildProcess | undefined = await spawnServer(port, dir);
+  let child: ChildProcess | undefined = await spawnServer(port, dir, persistent);
   running.add(child);
 
   const stop = async (): Promise<void> => {
@@ -145,7 +149,7 @@ export async function startRedis(): Promise<TestRedis> {
     restart: async () => {
       await stop();
       fs.mkdirSync(dir, { recursive: true });
-      child = await spawnServer(port, dir);
+      child = await spawnServer(port, dir, persistent);
       running.add(child);
     },
     pause: () => {

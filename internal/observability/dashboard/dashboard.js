@@ -42,6 +42,7 @@
  * @property {{ published: number, sent: number, retried: number, dropped: number, depth: number } | null} statusEvents
  * @property {{ state: string, connects: number, disconnects: number, commands: number, commandErrors: number, heartbeats: number } | null} pushStream
  * @property {{ state: string, lastError: string, reRegistrations: number, swept: number }} [redis]
+ * @property {{ rooms: number, subscriptions: number, pushes: number, subscribes: Record<string, number>, pubsub: { received: number, delivered: number, malformed: number } | null }} [rooms]
  * @property {Array<{ instanceId: string, address?: string, connections?: number, users?: number }>} [instances]
  */
 
@@ -612,6 +613,7 @@
       { key: 'slow', label: 'Slow consumers', value: fmtInt(doc.slowConsumers), tone: doc.slowConsumers ? 'warn' : '' },
       { key: 'push-errors', label: 'Push API errors', value: fmtInt(sum(doc.pushErrors)), tone: sum(doc.pushErrors) ? 'warn' : '', detail: breakdown(doc.pushErrors) },
       { key: 'closed', label: 'Closed by gateway', value: fmtInt(sum(doc.closedByGateway)), detail: breakdown(doc.closedByGateway) },
+      { key: 'rooms', label: 'Rooms', value: fmtInt(doc.rooms ? doc.rooms.rooms : 0), detail: doc.rooms ? fmtInt(doc.rooms.subscriptions) + ' subscriptions · ' + fmtInt(doc.rooms.pushes) + ' room pushes' + (doc.rooms.pubsub ? ' · pub/sub ' + fmtInt(doc.rooms.pubsub.received) + ' in, ' + fmtInt(doc.rooms.pubsub.malformed) + ' malformed' : '') : '' },
       { key: 'redis-rereg', label: 'Redis re-registrations', value: fmtInt(doc.redis ? doc.redis.reRegistrations : 0), detail: doc.redis && doc.redis.swept ? fmtInt(doc.redis.swept) + ' stale mappings swept' : '' },
     ]);
 

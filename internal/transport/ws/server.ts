@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_sock
 import type { Logger } from '../../observability/logger';
 import { closeReason } from '../../protocol/codes';
 import { uws } from './native';
-import type { FaultSink, TransportSocket, UpgradeInfo, WsHandler, WsTransportSettings } from './types';
+import type { FaultSink, TopicPublisher, TransportSocket, UpgradeInfo, WsHandler, WsTransportSettings } from './types';
 
 /** The frame size uWS itself refuses (by dropping the TCP connection): 64 MiB, or 1 MiB above ours. */
 export function uwsFrameLimit(maxPayloadBytes: number): number {
@@ -19,6 +19,15 @@ function query(req: HttpRequest, key: string): string {
 function byteLength(frame: string | Uint8Array): number {
   return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
 }
+
+/** Before `listen`: no socket exists, so nothing calls it. */
+const NO_HANDLER: WsHandler<never> = {
+  upgrade: () => Promise.reject(new Error('the transport is not listening')),
+  aborted: () => undefined,
+  open: () => undefined,
+  message: () => undefined,
+  close: () => undefined,
+};
 
 /** Per-connection state, held in uWS UserData (never as fields on the uWS socket). */
 class UwsSocket<S> implements TransportSocket {
@@ -64,6 +73,28 @@ class UwsSocket<S> implements TransportSocket {
     if (ws === null || this.ending) return;
     ws.cork(fn);
   }
+
+  subscribe(topic: string): void {
+    const ws = this.ws;
+    if (ws === null || this.ending) return;
+    ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    const ws = this.ws;
+    if (ws === null || this.ending) return;
+    ws.unsubscribe(topic);
+  }
+
+  /** The send buffer is over the limit: close as a slow consumer (after a topic publish, which cannot tell us at once). */
+  checkPressure(): void {
+    const ws = this.ws;
+    if (ws === null || this.ending) return;
+    if (ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes) {
+      this.owner.slowConsumers++;
+      this.end(this.owner.settings.closeCodes.slow, this.owner.settings.closeReasons.slow);
+    }
+  }
 }
 
 interface UserData<S> {
@@ -77,7 +108,9 @@ interface UserData<S> {
  * limits are set above ours as a last line of defence: they end sockets with 1006 and no close
  * frame, which is why the codes come from our checks.
  */
-export class WsTransport<S> {
+export class WsTransport<S> implements TopicPublisher {
+  private app: TemplatedApp | null = null;
+  private pressureCheckDue = false;
   private listenSocket: us_listen_socket | null = null;
   private readonly open = new Set<UwsSocket<S>>();
   private pendingUpgrades = 0;
@@ -87,9 +120,11 @@ export class WsTransport<S> {
   rejectedUpgrades = 0;
   port = 0;
 
+  /** The use cases behind the sockets, given at `listen` (the transport exists before them: they publish through it). */
+  private handler: WsHandler<S> = NO_HANDLER;
+
   constructor(
     readonly settings: WsTransportSettings,
-    private readonly handler: WsHandler<S>,
     private readonly log: Logger,
     private readonly faults: FaultSink,
   ) {}
@@ -124,8 +159,9 @@ export class WsTransport<S> {
     }
   }
 
-  /** Listens; resolves with the bound port. */
-  listen(): Promise<number> {
+  /** Listens, handing every connection to `handler`; resolves with the bound port. */
+  listen(handler: WsHandler<S>): Promise<number> {
+    this.handler = handler;
     const s = this.settings;
     let app: TemplatedApp;
     try {
@@ -153,6 +189,7 @@ export class WsTransport<S> {
       },
       close: (ws, code) => this.guard('close', () => this.onClose(ws, code)),
     });
+    this.app = app;
     app.any('/*', (res) => {
       res.writeStatus('404 Not Found').end('not found');
     });
@@ -170,6 +207,29 @@ export class WsTransport<S> {
         resolve(this.port);
       });
     });
+  }
+
+  /**
+   * One native publish to every subscriber of `topic` (uWS topics: no JavaScript loop over the
+   * subscribers). Returns how many sockets were subscribed, i.e. written. uWS cannot report a send
+   * buffer going over our limit during a publish, so a check of every open socket's buffer follows
+   * on the next turn of the event loop, coalesced over all publishes of that turn: a slow
+   * consumer is closed with 4005 as after a direct send, at most one turn later.
+   */
+  publish(topic: string, frame: Uint8Array): number {
+    const app = this.app;
+    if (app === null) return 0;
+    const n = app.numSubscribers(topic);
+    if (n === 0) return 0;
+    app.publish(topic, frame, false, false);
+    if (!this.pressureCheckDue) {
+      this.pressureCheckDue = true;
+      setImmediate(() => {
+        this.pressureCheckDue = false;
+        for (const sock of this.open) sock.checkPressure();
+      });
+    }
+    return n;
   }
 
   /** Stops accepting new connections (the listen socket closes; open sockets stay). */

@@ -1,4 +1,4 @@
-export type { TransportSocket, UpgradeInfo, WsHandler } from '../../gateway/ports';
+export type { TopicPublisher, TransportSocket, UpgradeInfo, WsHandler } from '../../gateway/ports';
 
 export interface WsTransportSettings {
   readonly host: string;

@@ -1,0 +1,12 @@
+// Original file: api/im_gateway.proto
+
+
+export interface RoomMembershipRequest {
+  'room'?: (string);
+  'userIds'?: (string)[];
+}
+
+export interface RoomMembershipRequestOutput {
+  'room': (string);
+  'userIds': (string)[];
+}
