@@ -332,3 +332,31 @@ describe('a room of 10,000 members', () => {
     await Promise.all(conns.map((c) => c.terminate()));
   });
 });
+
+describe('room pushes and slow consumers', () => {
+  test('a subscriber that does not read is closed with 4005 after room pushes; a reading one keeps receiving', async () => {
+    const gw = await gateway({ IMA_KICK_POLICY: 'allow_all' }, { 'websocket.yml': 'websocket:\n  maxBackpressureBytes: 65536\nrooms:\n  clientSubscribe: allow\n' });
+    const room = `live:${uid('slow')}`;
+    const slow = await online(gw, uid('slow'), 'd', 'web');
+    const fast = await online(gw, uid('fast'), 'd', 'web');
+    for (const c of [slow, fast]) assert.equal((await ack(c, { type: 'subscribe', id: 'sub', room }))['code'], 0);
+    const raw = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+    const big = Buffer.from(JSON.stringify({ blob: 'x'.repeat(400_000) })).toString('base64');
+    let closedSeen = false;
+    for (let i = 0; i < 80 && !closedSeen; i++) {
+      await ok(gw, 'PushToRoom', { room, message: { messageId: `big-${i}`, type: 'blob', payload: big } });
+      await fast.next((f) => f['id'] === `big-${i}`, 10_000);
+      closedSeen = gw.logs.some((l) => /"code":4005/.test(l));
+    }
+    await gw.waitForLog(/"code":4005/, 15_000);
+    raw.resume();
+    const closed = await slow.waitClosed(15_000);
+    assert.ok(closed.code === 4005 || closed.code === 1006, `closed with ${closed.code}`);
+    // the reader is still there and still subscribed
+    assert.deepEqual(await pushToRoom(gw, room, 'after-slow'), { delivered: 1, instances: 1 });
+    await gotRoomPush(fast, 'after-slow', room);
+    const s = await stats(gw);
+    assert.ok((s['slowConsumers'] as number) >= 1);
+  });
+});

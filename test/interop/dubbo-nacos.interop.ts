@@ -6,14 +6,15 @@
  *
  * The steps run in order and build on each other (one scenario): a client authenticates with a
  * token the Java MUC issued; its message reaches the Java business service with its identity; the
- * business service pushes back through Nacos; the Java consumer pushes, broadcasts, queries and
- * kicks, with its bearer token as a Dubbo attachment; a gateway stops and leaves Nacos while the
- * consumer keeps working through the other; the business provider restarts on another port and the
- * gateway follows; without an MUC provider a new connection gets 4503; after a Nacos restart the
- * gateway is registered again.
+ * business service pushes back through Nacos; the Java consumer pushes, broadcasts, queries,
+ * manages a room (join, push, status, leave) and kicks, with its bearer token as a Dubbo
+ * attachment; a gateway stops and leaves Nacos while the consumer keeps working through the other;
+ * the business provider restarts on another port and the gateway follows; without an MUC provider
+ * a new connection gets 4503; after a Nacos restart the gateway is registered again.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { startGateway } from '../support/gateway-process';
 import type { GatewayProcess } from '../support/gateway-process';
 import { freePort } from '../support/ports';
@@ -282,6 +283,67 @@ test('the Java consumer pushes to the client through Nacos, whichever gateway it
   assert.equal(alice[0]?.['instanceId'], 'interop-a');
 });
 
+function b64(json: unknown): string {
+  return Buffer.from(JSON.stringify(json)).toString('base64');
+}
+
+// every character class a room name may use (SPEC 9: A-Z a-z 0-9 _ . : @ / -)
+const ROOM = 'group:Interop_1@java/live-1.0';
+
+test('the Java consumer manages a room (JoinRoom, PushToRoom, GetRoomStatus, LeaveRoom) and the client gets the room frames', async () => {
+  // alice (one connection, on gateway A) joins; the call may land on either gateway
+  const join = await consumer.call('JoinRoom', { room: ROOM, userIds: ['alice'] });
+  const joined = ok(join);
+  assert.equal(joined['success'], true, JSON.stringify(join));
+  assert.equal(Number(joined['connections']), 1, JSON.stringify(join)); // int64: a string in proto3 JSON
+
+  // a push to the room reaches her connection, with "room" in the frame, whichever gateway serves it
+  const providers = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const reply = await consumer.call('PushToRoom', { room: ROOM, message: { type: 'room-notice', payload: b64({ r: i }), messageId: `room-${i}` } });
+    const res = ok(reply);
+    assert.equal(res['success'], true, JSON.stringify(reply));
+    assert.equal(Number(res['delivered']), 1, JSON.stringify(reply));
+    assert.equal(res['instances'], 1, JSON.stringify(reply)); // only gateway A has subscribers
+    providers.add(String(reply['provider']));
+    // a room push frame is the push frame plus "room" (SPEC 9)
+    const frame = await client.next((f) => f['id'] === `room-${i}`, 5_000);
+    assert.equal(frame['type'], 'room-notice', JSON.stringify(frame));
+    assert.equal(frame['room'], ROOM, JSON.stringify(frame));
+    assert.deepEqual(frame['payload'], { r: i });
+    assert.equal(typeof frame['ts'], 'number', JSON.stringify(frame));
+  }
+  for (const p of providers) assert.ok([gwA.grpcPort, gwB.grpcPort].map(String).includes(p.split(':').pop() ?? ''), p);
+
+  // the exclude filter: nobody left to write to
+  const excluded = ok(await consumer.call('PushToRoom', { room: ROOM, excludeUserIds: ['alice'], message: { type: 'room-notice', payload: b64('excluded'), messageId: 'room-excluded' } }));
+  assert.equal(Number(excluded['delivered']), 0, JSON.stringify(excluded));
+
+  const status = await consumer.call('GetRoomStatus', { rooms: [ROOM] });
+  const rooms = ok(status)['rooms'] as Array<Record<string, unknown>>;
+  assert.equal(rooms.length, 1, JSON.stringify(status));
+  assert.equal(rooms[0]?.['room'], ROOM, JSON.stringify(status));
+  assert.equal(Number(rooms[0]?.['members']), 1, JSON.stringify(status));
+  assert.equal(Number(rooms[0]?.['connections']), 1, JSON.stringify(status));
+
+  const leave = await consumer.call('LeaveRoom', { room: ROOM, userIds: ['alice'] });
+  const left = ok(leave);
+  assert.equal(left['success'], true, JSON.stringify(leave));
+  assert.equal(Number(left['connections']), 1, JSON.stringify(leave));
+
+  // after LeaveRoom nothing is written, and the client gets nothing
+  const afterLeave = await consumer.call('PushToRoom', { room: ROOM, message: { type: 'room-notice', payload: b64('gone'), messageId: 'room-after-leave' } });
+  assert.equal(Number(ok(afterLeave)['delivered']), 0, JSON.stringify(afterLeave));
+  const statusAfter = await consumer.call('GetRoomStatus', { rooms: [ROOM] });
+  for (const r of ok(statusAfter)['rooms'] as Array<Record<string, unknown>>) {
+    // an empty room may be listed with zeros or not at all
+    assert.equal(Number(r['members']), 0, JSON.stringify(statusAfter));
+    assert.equal(Number(r['connections']), 0, JSON.stringify(statusAfter));
+  }
+  await delay(500);
+  assert.equal(client.frames.filter((f) => f['id'] === 'room-excluded' || f['id'] === 'room-after-leave').length, 0, JSON.stringify(client.frames.slice(-5)));
+});
+
 test('a ServerPushService provider appearing in Nacos is found by both gateways, which open the stream and run its commands', async () => {
   const push = await TestServerPushService.start();
   const service = 'providers:im.gateway.v1.ServerPushService::';
@@ -292,6 +354,17 @@ test('a ServerPushService provider appearing in Nacos is found by both gateways,
     assert.deepEqual([...new Set(push.heartbeats.map((h) => h.instanceId))].sort(), ['interop-a', 'interop-b']);
     assert.ok(push.sendCommand({ commandId: 'c1', push: { userId: 'alice', message: { type: 'cmd', messageId: 'stream-1', payload: Buffer.from('{"v":1}') } } }) >= 1);
     assert.deepEqual((await client.next((f) => f['id'] === 'stream-1', 10_000))['payload'], { v: 1 });
+    // room_push runs like PushToRoom (alice joins through the Java consumer first)
+    const room = 'interop:stream-room';
+    assert.equal(Number(ok(await consumer.call('JoinRoom', { room, userIds: ['alice'] }))['connections']), 1);
+    try {
+      assert.ok(push.sendCommand({ commandId: 'c2', roomPush: { room, message: { type: 'cmd', messageId: 'stream-room-1', payload: Buffer.from('{"v":2}') } } }) >= 1);
+      const frame = await client.next((f) => f['id'] === 'stream-room-1', 10_000);
+      assert.equal(frame['room'], room, JSON.stringify(frame));
+      assert.deepEqual(frame['payload'], { v: 2 });
+    } finally {
+      ok(await consumer.call('LeaveRoom', { room, userIds: ['alice'] }));
+    }
   } finally {
     await unregister();
     await push.stop();

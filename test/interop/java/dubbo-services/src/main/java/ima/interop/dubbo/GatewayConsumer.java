@@ -12,6 +12,9 @@ import im.gateway.v1.ConnectionStatusRequest;
 import im.gateway.v1.IMAGatewayService;
 import im.gateway.v1.KickUserRequest;
 import im.gateway.v1.PushRequest;
+import im.gateway.v1.RoomMembershipRequest;
+import im.gateway.v1.RoomPushRequest;
+import im.gateway.v1.RoomStatusRequest;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.List;
@@ -33,8 +36,10 @@ import org.apache.dubbo.rpc.cluster.ClusterInvoker;
  *      {"id":1,"ok":false,"error":"...","code":"UNAVAILABLE"}
  * in : {"id":1,"method":"GetConnectionStatus","request":{...},"apiToken":"other"} (this call's
  *      bearer token instead of --api-token; "" sends none)
- * in : {"id":2,"method":"providers"}
- * out: {"id":2,"ok":true,"providers":[...],"migrationStep":"APPLICATION_FIRST",...}
+ * in : {"id":2,"method":"JoinRoom","request":{"room":"r1","userIds":["alice"]}} (also LeaveRoom,
+ *      PushToRoom, GetRoomStatus, PushToUsers, Broadcast, KickUser, GetConnectionStatus)
+ * in : {"id":3,"method":"providers"}
+ * out: {"id":3,"ok":true,"providers":[...],"migrationStep":"APPLICATION_FIRST",...}
  * </pre>
  *
  * Requests run concurrently (a small pool); each id is answered exactly once.
@@ -93,6 +98,11 @@ final class GatewayConsumer {
       case "KickUser" -> (gw, r) -> gw.kickUser(parse(r, KickUserRequest.newBuilder()));
       case "GetConnectionStatus" ->
           (gw, r) -> gw.getConnectionStatus(parse(r, ConnectionStatusRequest.newBuilder()));
+      case "JoinRoom" -> (gw, r) -> gw.joinRoom(parse(r, RoomMembershipRequest.newBuilder()));
+      case "LeaveRoom" -> (gw, r) -> gw.leaveRoom(parse(r, RoomMembershipRequest.newBuilder()));
+      case "PushToRoom" -> (gw, r) -> gw.pushToRoom(parse(r, RoomPushRequest.newBuilder()));
+      case "GetRoomStatus" ->
+          (gw, r) -> gw.getRoomStatus(parse(r, RoomStatusRequest.newBuilder()));
       default -> null;
     };
     if (call == null) {
