@@ -145,6 +145,7 @@ export function gatewaySettings(config: Config): GatewaySettings {
   return {
     policy: { policy: config.multiDevice.policy, maxConnectionsPerUser: config.multiDevice.maxConnectionsPerUser, onConflict: config.multiDevice.onConflict },
     heartbeatIntervalMs: config.websocket.heartbeatIntervalSec * 1000,
+    refreshNoticeMs: config.auth.refreshNoticeSec * 1000,
     rateLimit: config.websocket.rateLimit,
     forward: {
       maxInFlight: config.forward.maxInFlight,

@@ -125,6 +125,7 @@ export const schema = {
       clockSkewSec: int(30, 0, 3600, 'tolerance for exp and nbf'),
       defaultTtlSec: int(86_400, 60, 365 * DAY_SEC, 'lifetime of tokens minted by npm run token'),
     },
+    refreshNoticeSec: int(60, 0, DAY_SEC, 'an expiring frame is sent this long before a connection\'s token expires, so the client can send a refresh frame (0 = no notice)'),
   },
   multiDevice: {
     policy: enm(POLICIES, 'one_per_platform', 'multi-device login policy', 'IMA_KICK_POLICY'),

@@ -34,6 +34,7 @@ const TOKENS: ReadonlyArray<readonly [string, TokenOutcome]> = [
   ['tok-bob', { userId: 'bob' }],
   ['tok-erin', { userId: 'erin' }],
   ['tok-carol', { userId: 'carol', expireAt: T0 + 30_000 }],
+  ['tok-carol-later', { userId: 'carol', expireAt: T0 + 120_000 }],
   ['tok-stale', { userId: 'dave', expireAt: T0 - 1 }],
   ['tok-expired', 'expired'],
   ['tok-bad', { invalid: 'signature mismatch' }],
@@ -43,6 +44,7 @@ const TOKENS: ReadonlyArray<readonly [string, TokenOutcome]> = [
 const BASE_SETTINGS: GatewaySettings = {
   policy: { policy: 'one_per_platform', maxConnectionsPerUser: 10, onConflict: 'kick_old' },
   heartbeatIntervalMs: 25_000,
+  refreshNoticeMs: 0,
   rateLimit: { perSecond: 100, burst: 200, closeAfterViolations: 100 },
   forward: { maxInFlight: 64, maxPayloadBytes: 1024, dedupeWindowMs: 60_000, dedupeMaxEntries: 1000 },
 };
@@ -51,6 +53,7 @@ interface SettingsOverrides {
   readonly policy?: Partial<PolicySettings>;
   readonly rateLimit?: Partial<GatewaySettings['rateLimit']>;
   readonly forward?: Partial<GatewaySettings['forward']>;
+  readonly refreshNoticeMs?: number;
 }
 
 interface HarnessOptions {
@@ -95,6 +98,7 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
   const s = o.settings ?? {};
   const settings: GatewaySettings = {
     ...BASE_SETTINGS,
+    refreshNoticeMs: s.refreshNoticeMs ?? BASE_SETTINGS.refreshNoticeMs,
     policy: { ...BASE_SETTINGS.policy, ...s.policy },
     rateLimit: { ...BASE_SETTINGS.rateLimit, ...s.rateLimit },
     forward: { ...BASE_SETTINGS.forward, ...s.forward },
@@ -601,6 +605,48 @@ describe('token expiry', () => {
     await settle();
     assert.deepEqual(await devicesOf(h.presence, 'carol'), []);
     assert.deepEqual(h.events.events.at(-1), status({ userId: 'carol', event: 'CONNECTION_EVENT_DISCONNECTED', reason: 'token expired' }));
+  });
+
+  test('expiring notice before the expiry; a refresh moves the expiry past the old one (ack 0 with expiresAt)', async (t) => {
+    const h = makeGateway(t, { settings: { refreshNoticeMs: 10_000 } });
+    const c = await online(h, { token: 'tok-carol' });
+    h.gw.expireTokens(T0 + 19_000);
+    assert.deepEqual(c.take(), []);
+    h.gw.expireTokens(T0 + 20_000);
+    assert.deepEqual(c.take(), [{ type: 'expiring', expiresAt: T0 + 30_000 }]);
+    c.send({ type: 'refresh', id: 'r1', token: 'tok-carol-later' });
+    await settle();
+    assert.deepEqual(c.take(), [{ type: 'ack', id: 'r1', code: 0, expiresAt: T0 + 120_000 }]);
+    h.gw.expireTokens(T0 + 60_000);
+    assert.deepEqual(c.socket.ends, [], 'alive past the old expiry');
+    h.gw.expireTokens(T0 + 110_000);
+    assert.deepEqual(c.take(), [{ type: 'expiring', expiresAt: T0 + 120_000 }]);
+    h.gw.expireTokens(T0 + 120_000);
+    assert.deepEqual(c.socket.ends, [{ code: 4003, reason: 'token expired' }]);
+    assert.equal(h.stats.refreshes, 1);
+    assert.equal(h.stats.expiringNotices, 2);
+  });
+
+  test('a refused refresh (another user, invalid, expired, auth down, malformed) gets 1005 and the old expiry stays', async (t) => {
+    const h = makeGateway(t, { settings: { refreshNoticeMs: 10_000 } });
+    const c = await online(h, { token: 'tok-carol' });
+    for (const [id, token] of [['r1', 'tok-bob'], ['r2', 'tok-bad'], ['r3', 'tok-stale'], ['r4', 'tok-down'], ['r5', 'tok-expired']] as const) c.send({ type: 'refresh', id, token });
+    await settle();
+    assert.deepEqual(
+      c.take().map((f) => [f['id'], f['code'], f['message']]),
+      [
+        ['r1', 1005, 'the token belongs to another user'],
+        ['r2', 1005, 'signature mismatch'],
+        ['r3', 1005, 'the token belongs to another user'],
+        ['r4', 1005, 'auth service unavailable'],
+        ['r5', 1005, 'token expired'],
+      ],
+    );
+    c.send({ type: 'refresh', id: 'r6' });
+    assert.deepEqual(c.take().map((f) => [f['type'], f['id'], f['code']]), [['error', 'r6', 1000]]);
+    assert.equal(h.stats.refreshesRejected, 5);
+    h.gw.expireTokens(T0 + 30_000);
+    assert.deepEqual(c.socket.ends, [{ code: 4003, reason: 'token expired' }]);
   });
 
   test('start() checks expiries every second on the clock', async (t) => {

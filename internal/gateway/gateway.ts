@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger';
 import type { PolicySettings, Victim } from '../policy/policy';
 import type { PresenceStore } from '../presence/types';
 import { AckCode, CLOSE_REASON, CloseCode, isPlatform } from '../protocol/codes';
-import { decodeClientFrame, peekFrameId, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
+import { decodeClientFrame, peekFrameId, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeExpiring, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
 import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
 import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
@@ -23,6 +23,8 @@ import { newTraceId, parseTraceparent, traceparentFor } from './trace';
 export interface GatewaySettings {
   readonly policy: PolicySettings;
   readonly heartbeatIntervalMs: number;
+  /** How long before a token's expiry the `expiring` notice goes out (0 = never). */
+  readonly refreshNoticeMs: number;
   readonly rateLimit: { readonly perSecond: number; readonly burst: number; readonly closeAfterViolations: number };
   readonly forward: {
     readonly maxInFlight: number;
@@ -78,6 +80,8 @@ export class Gateway implements WsHandler<Attempt> {
   private readonly pending = new Map<string, Session>();
   /** Token expiry wheel: second -> sessions expiring then. */
   private readonly expiries = new Map<number, Set<Session>>();
+  /** `expiring` notice wheel: second -> sessions to notify then. */
+  private readonly notices = new Map<number, Set<Session>>();
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly dedupe: DedupeWindow<DedupeEntry> | null;
   private draining = false;
@@ -186,7 +190,7 @@ export class Gateway implements WsHandler<Attempt> {
       this.closeByGateway(s, s.revoked.code, s.revoked.reason);
       return;
     }
-    if (s.expireAt !== 0) this.scheduleExpiry(s);
+    this.scheduleExpiry(s);
   }
 
   close(attempt: Attempt, code: number): void {
@@ -202,7 +206,7 @@ export class Gateway implements WsHandler<Attempt> {
     this.d.stats.disconnects.set(code, (this.d.stats.disconnects.get(code) ?? 0) + 1);
     this.d.registry.unregister(s);
     this.d.rooms.detach(s);
-    if (s.expireAt !== 0) this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
+    this.unscheduleExpiry(s);
     this.forgetPresence(s);
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, traceId: s.traceId, code, reason: s.closeReason }, 'disconnected');
     // one terminal event per connection: kicked (policy, KickUser) or disconnected (anything else)
@@ -247,6 +251,9 @@ export class Gateway implements WsHandler<Attempt> {
         return;
       case 'message':
         this.enqueue(s, frame.id, frame.type, frame.payloadJson, frame.metadata);
+        return;
+      case 'refresh':
+        this.refresh(s, frame.id, frame.token);
         return;
       case 'subscribe':
       case 'unsubscribe':
@@ -421,9 +428,9 @@ export class Gateway implements WsHandler<Attempt> {
     if (entry.waiters !== null) for (const w of entry.waiters) this.count(w.send(ack));
   }
 
-  private ack(id: string, code: number, message?: string): string {
+  private ack(id: string, code: number, message?: string, extra?: Readonly<Record<string, unknown>>): string {
     this.d.stats.acks.set(code, (this.d.stats.acks.get(code) ?? 0) + 1);
-    return encodeAck(id, code, message);
+    return encodeAck(id, code, message, extra);
   }
 
   private count(written: boolean): void {
@@ -478,19 +485,72 @@ export class Gateway implements WsHandler<Attempt> {
     }
   }
 
-  private scheduleExpiry(s: Session): void {
-    const sec = Math.ceil(s.expireAt / 1000);
-    let set = this.expiries.get(sec);
-    if (set === undefined) {
-      set = new Set();
-      this.expiries.set(sec, set);
-    }
-    set.add(s);
+  /**
+   * In-band token refresh (SPEC.md section 10): the new token is verified like a login's (same
+   * device and platform); it must name the same user and not be expired. Accepted: ack 0 with the
+   * new `expiresAt` and the expiry moves. Refused (invalid, another user, auth unavailable): ack
+   * 1005 and the current expiry stays.
+   */
+  private refresh(s: Session, id: string, token: string): void {
+    const started = Date.now();
+    void this.d.verifier.verify({ token, deviceId: s.deviceId, platform: s.platform, clientIp: s.clientIp, instanceId: this.d.instanceId }).then((r) => {
+      this.d.stats.recordUpstream('auth', 'ValidateToken', r.ok ? 'ok' : r.error.kind, Date.now() - started);
+      if (s.ended) return;
+      let problem = '';
+      if (!r.ok) problem = r.error.kind === 'unavailable' ? 'auth service unavailable' : r.error.message !== '' ? r.error.message : 'invalid token';
+      else if (r.value.userId !== s.userId) problem = 'the token belongs to another user';
+      else if (r.value.expireAt !== 0 && r.value.expireAt <= Date.now()) problem = 'token expired';
+      if (problem !== '' || !r.ok) {
+        this.d.stats.refreshesRejected++;
+        this.d.log.info({ userId: s.userId, deviceId: s.deviceId, reason: problem }, 'token refresh refused');
+        this.count(s.send(this.ack(id, AckCode.REFRESH_REJECTED, problem)));
+        return;
+      }
+      this.unscheduleExpiry(s);
+      s.expireAt = r.value.expireAt;
+      this.scheduleExpiry(s);
+      this.d.stats.refreshes++;
+      this.d.log.info({ userId: s.userId, deviceId: s.deviceId, expiresAt: s.expireAt }, 'token refreshed in band');
+      this.count(s.send(this.ack(id, AckCode.ACCEPTED, undefined, { expiresAt: s.expireAt })));
+    });
   }
 
-  /** Closes (4003) every connection whose token expired by `now`. */
+  /** Puts the session on the expiry wheel and, `refreshNoticeMs` before, on the notice wheel (a notice already due goes out now). */
+  private scheduleExpiry(s: Session): void {
+    if (s.expireAt === 0) return;
+    addTo(this.expiries, Math.ceil(s.expireAt / 1000), s);
+    const notice = this.d.settings.refreshNoticeMs;
+    if (notice <= 0) return;
+    s.noticeAt = s.expireAt - notice;
+    if (s.noticeAt <= Date.now()) {
+      this.sendExpiring(s);
+      return;
+    }
+    addTo(this.notices, Math.floor(s.noticeAt / 1000), s);
+  }
+
+  private unscheduleExpiry(s: Session): void {
+    if (s.expireAt === 0) return;
+    this.expiries.get(Math.ceil(s.expireAt / 1000))?.delete(s);
+    if (s.noticeAt !== 0) this.notices.get(Math.floor(s.noticeAt / 1000))?.delete(s);
+    s.noticeAt = 0;
+  }
+
+  private sendExpiring(s: Session): void {
+    s.noticeAt = 0;
+    if (s.ended) return;
+    this.d.stats.expiringNotices++;
+    this.count(s.send(encodeExpiring(s.expireAt)));
+  }
+
+  /** Sends the due `expiring` notices, then closes (4003) every connection whose token expired by `now`. */
   expireTokens(now: number): void {
     const nowSec = Math.floor(now / 1000);
+    for (const [sec, set] of this.notices) {
+      if (sec > nowSec) continue;
+      this.notices.delete(sec);
+      for (const s of set) this.sendExpiring(s);
+    }
     for (const [sec, set] of this.expiries) {
       if (sec > nowSec) continue;
       this.expiries.delete(sec);
@@ -552,6 +612,12 @@ export class Gateway implements WsHandler<Attempt> {
     });
   }
 
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(value);
 }
 
 function pendingKey(userId: string, epoch: number): string {

@@ -41,7 +41,10 @@ export class Session implements RegisteredConnection {
   readonly connectedAt: number;
   readonly clientIp: string;
   readonly traceId: string;
-  readonly expireAt: number;
+  /** Token expiry (unix ms, 0 = none); moved by an in-band refresh. */
+  expireAt: number;
+  /** When the `expiring` notice is due (unix ms, 0 = none or sent). */
+  noticeAt = 0;
   socket: TransportSocket | null = null;
   /** Set when the session was kicked before its socket opened. */
   revoked: { readonly code: number; readonly reason: string } | null = null;

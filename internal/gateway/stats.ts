@@ -21,6 +21,10 @@ export class GatewayStats {
   readonly pushes = new Map<string, number>();
   /** Push API calls refused (invalid argument), by method. */
   readonly pushErrors = new Map<string, number>();
+  /** In-band token refreshes: accepted, rejected; `expiring` notices sent. */
+  refreshes = 0;
+  refreshesRejected = 0;
+  expiringNotices = 0;
   /** Room pushes executed on this instance (API, forwarded or pub/sub). */
   roomPushes = 0;
   /** Client subscribe frames answered, by ack code. */

@@ -26,6 +26,8 @@ export const AckCode = {
   RATE_LIMITED: 1003,
   PAYLOAD_TOO_LARGE: 1004,
   BUSINESS_UNAVAILABLE: 2000,
+  /** An in-band token refresh refused (invalid, another user, or auth unavailable): the current expiry stays. */
+  REFRESH_REJECTED: 1005,
   BUSINESS_TIMEOUT: 2001,
   /** A room subscription refused (`rooms.clientSubscribe` deny, or the business service said no). */
   SUBSCRIBE_DENIED: 3000,

@@ -9,7 +9,9 @@ import { AckCode } from './codes';
 export const ROOM_NAME_RE = /^[A-Za-z0-9_.:@/-]{1,128}$/;
 
 /** Control types the gateway owns: never forwarded (error 1001). `ima.*` is reserved too. */
-export const RESERVED_TYPES: ReadonlySet<string> = new Set(['auth', 'ack', 'ping', 'pong', 'kick', 'error']);
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(['auth', 'ack', 'ping', 'pong', 'kick', 'error', 'expiring']);
+/** Longest token a refresh frame may carry. */
+export const MAX_TOKEN_LENGTH = 8192;
 export const MAX_ID_LENGTH = 64;
 export const MAX_TYPE_LENGTH = 64;
 export const MAX_METADATA_ENTRIES = 32;
@@ -32,6 +34,7 @@ export type ClientFrame =
     }
   /** `room` null: missing or not a valid room name (answered with ack 1000). */
   | { readonly kind: 'subscribe' | 'unsubscribe'; readonly id: string; readonly room: string | null }
+  | { readonly kind: 'refresh'; readonly id: string; readonly token: string }
   | { readonly kind: 'invalid'; readonly code: AckCode; readonly id: string | undefined; readonly message: string };
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -97,6 +100,12 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array, isBinary = fal
     return invalid(AckCode.MALFORMED, id, `missing or invalid "type" (a string of 1 to ${MAX_TYPE_LENGTH} characters)`);
   }
   if (type === 'ping') return PING;
+  if (type === 'refresh') {
+    if (id === undefined) return invalid(AckCode.MALFORMED, undefined, `missing or invalid "id" (a string of 1 to ${MAX_ID_LENGTH} characters)`);
+    const token = f['token'];
+    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return invalid(AckCode.MALFORMED, id, `missing or invalid "token" (a string of 1 to ${MAX_TOKEN_LENGTH} characters)`);
+    return { kind: 'refresh', id, token };
+  }
   if (type === 'subscribe' || type === 'unsubscribe') {
     if (id === undefined) return invalid(AckCode.MALFORMED, undefined, `missing or invalid "id" (a string of 1 to ${MAX_ID_LENGTH} characters)`);
     const room = f['room'];
@@ -171,10 +180,16 @@ export function encodePong(ts: number): string {
   return `{"type":"pong","ts":${ts}}`;
 }
 
-export function encodeAck(id: string, code: number, message?: string): string {
-  return message === undefined || message === ''
-    ? `{"type":"ack","id":${JSON.stringify(id)},"code":${code}}`
-    : `{"type":"ack","id":${JSON.stringify(id)},"code":${code},"message":${JSON.stringify(message)}}`;
+export function encodeAck(id: string, code: number, message?: string, extra?: Readonly<Record<string, unknown>>): string {
+  let out = `{"type":"ack","id":${JSON.stringify(id)},"code":${code}`;
+  if (message !== undefined && message !== '') out += `,"message":${JSON.stringify(message)}`;
+  if (extra !== undefined) for (const [k, v] of Object.entries(extra)) if (v !== undefined) out += `,${JSON.stringify(k)}:${JSON.stringify(v)}`;
+  return `${out}}`;
+}
+
+/** `{"type":"expiring","expiresAt":MS}`: the token expires then; a `refresh` frame extends it. */
+export function encodeExpiring(expiresAt: number): string {
+  return `{"type":"expiring","expiresAt":${expiresAt}}`;
 }
 
 export function encodeKick(code: number, reason: string): string {
