@@ -17,6 +17,9 @@ import { RedisKeys } from '../redis/keys';
 import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
 import { RedisRoomInstances, RedisRoomMembers } from '../rooms/redis';
 import type { RoomInstances, RoomMembers } from '../rooms/types';
+import { MemoryHistoryStore } from '../recovery/memory';
+import { RedisHistoryStore } from '../recovery/redis';
+import type { HistoryStore } from '../recovery/types';
 import { createRedisClient } from '../redis/client';
 import type { RedisClient } from '../redis/client';
 import { ResilientPresenceStore } from '../presence/resilient';
@@ -30,6 +33,8 @@ export interface Cluster {
   /** Room membership (JoinRoom) and which instances hold a room's subscribers. */
   readonly roomMembers: RoomMembers;
   readonly roomInstances: RoomInstances;
+  /** Numbered pushes and their history (memory, or Redis streams in a cluster); null = recovery off. */
+  readonly history: HistoryStore | null;
   /** The Redis client, for the pub/sub ingress (which opens its own subscriber connection from it); null on a single instance. */
   readonly redis: RedisClient | null;
   readonly keys: RedisKeys;
@@ -75,18 +80,24 @@ export function buildCluster(config: Config, d: ClusterDeps): Cluster {
 }
 
 function memoryCluster(config: Config, d: ClusterDeps): Cluster {
+  const history = config.recovery.enabled
+    ? new MemoryHistoryStore({ historySize: config.recovery.historySize, historyTtlMs: config.recovery.historyTtlSec * 1000, maxStreams: config.recovery.maxStreams })
+    : null;
   return {
     kind: 'memory',
     presence: new MemoryPresenceStore(),
     roomMembers: new MemoryRoomMembers(),
     roomInstances: new LocalRoomInstances(d.instanceId),
+    history,
     redis: null,
     keys: new RedisKeys(config.redis.keyPrefix),
     kicker: null,
     api: (local) => local,
     membership: () => null,
     liveInstances: async (self) => [self()],
-    close: async () => undefined,
+    close: async () => {
+      await history?.close();
+    },
   };
 }
 
@@ -103,6 +114,7 @@ function redisCluster(config: Config, d: ClusterDeps): Cluster {
     presence: resilient,
     roomMembers: new RedisRoomMembers(client, keys),
     roomInstances,
+    history: config.recovery.enabled ? new RedisHistoryStore(client, keys, { historySize: config.recovery.historySize, historyTtlMs: config.recovery.historyTtlSec * 1000 }) : null,
     redis: client,
     keys,
     kicker: new PeerKicker(leases, peers, d.log),

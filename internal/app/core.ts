@@ -10,6 +10,7 @@ import { RoomHub } from '../gateway/rooms';
 import type { ClientSubscribeMode } from '../gateway/rooms';
 import type { TopicPublisher } from '../gateway/ports';
 import type { RoomInstances, RoomMembers } from '../rooms/types';
+import type { HistoryStore } from '../recovery/types';
 import type { Session } from '../gateway/session';
 import { GatewayStats } from '../gateway/stats';
 import { StatusEventQueue } from '../gateway/status-events';
@@ -42,6 +43,8 @@ export interface CoreDeps {
   /** Room membership and which instances hold a room's subscribers (memory, or Redis in a cluster). */
   readonly roomMembers: RoomMembers;
   readonly roomInstances: RoomInstances;
+  /** Numbered pushes and recovery; null = off. */
+  readonly history: HistoryStore | null;
   /** The transport's native fan-out (room pushes). */
   readonly topics: TopicPublisher;
   readonly upstreams: UpstreamDirectory;
@@ -90,6 +93,7 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     events: statusEvents,
     remote: d.kicker,
     rooms,
+    history: d.history,
   });
   const pushes = new PushService({
     instanceId: d.instanceId,
@@ -98,6 +102,7 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     presence: d.presence,
     rooms,
     members: d.roomMembers,
+    history: d.history,
     invalidateUser: (userId) => verifier.invalidateUser(userId),
     ids,
     stats,

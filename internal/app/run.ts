@@ -103,6 +103,7 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     kicker: cluster.kicker,
     roomMembers: cluster.roomMembers,
     roomInstances: cluster.roomInstances,
+    history: cluster.history,
     topics: transport,
     upstreams,
     log,

@@ -112,6 +112,15 @@ class FakeLocalApi implements LocalApi {
   readonly roomConnections = new Map<string, number>();
   readonly members = new MemoryRoomMembers();
 
+  /** What the numbering answers (null: recovery off). */
+  seqs: ReadonlyMap<string, number> | null = null;
+  async numberUserPush(): Promise<ReadonlyMap<string, number> | null> {
+    return this.seqs;
+  }
+  async numberRoomPush(): Promise<ReadonlyMap<string, number> | null> {
+    return this.seqs;
+  }
+
   validateRoomMembership(): ApiError | null {
     return this.invalid;
   }

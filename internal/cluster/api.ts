@@ -22,7 +22,7 @@ import type { ApiError, CallContext, GatewayApi } from '../rpc/api';
 import type { PeerForwarder } from './forwarder';
 import type { InstanceDirectory, InstanceInfo } from './types';
 import { CloseCode } from '../protocol/codes';
-import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER } from './types';
+import { FORWARDED_HEADER, KICK_CODE_HEADER, KICK_EPOCH_HEADER, NUMBERED_CHUNK, SEQS_HEADER } from './types';
 
 /** The local push API and the two local operations the cluster needs beyond it. */
 export interface LocalApi extends GatewayApi {
@@ -38,6 +38,37 @@ export interface LocalApi extends GatewayApi {
   /** Subscribes / unsubscribes this instance's connections of the users (membership already stored); how many. */
   joinLocal(room: string, userIds: readonly string[]): number;
   leaveLocal(room: string, userIds: readonly string[]): number;
+  /** Allocates a push's seqs once for the cluster (null: recovery off, or the history failed). */
+  numberUserPush(req: PushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null>;
+  numberRoomPush(req: RoomPushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null>;
+}
+
+function encodeSeqs(seqs: ReadonlyMap<string, number>, streams: readonly string[]): string {
+  const o: Record<string, number> = {};
+  for (const s of streams) {
+    const n = seqs.get(s);
+    if (n !== undefined) o[s] = n;
+  }
+  return encodeURIComponent(JSON.stringify(o));
+}
+
+function decodeSeqs(header: string | undefined): ReadonlyMap<string, number> | undefined {
+  if (header === undefined || header === '') return undefined;
+  try {
+    const o = JSON.parse(decodeURIComponent(header)) as unknown;
+    if (typeof o !== 'object' || o === null) return undefined;
+    const out = new Map<string, number>();
+    for (const [k, v] of Object.entries(o)) if (typeof v === 'number' && Number.isSafeInteger(v)) out.set(k, v);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function chunks<T>(list: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += n) out.push(list.slice(i, i + n));
+  return out;
 }
 
 
@@ -65,16 +96,25 @@ export class ClusterApi implements GatewayApi {
     return ctx.headers[FORWARDED_HEADER] === '1';
   }
 
+  /** A forwarded call's context with the seqs its sender allocated. */
+  private received(ctx: CallContext): CallContext {
+    const numbered = decodeSeqs(ctx.headers[SEQS_HEADER]);
+    return numbered === undefined ? ctx : { ...ctx, numbered };
+  }
+
   async PushToUser(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
-    if (this.forwarded(ctx) || req.userId === '' || req.userId.length > 128) return this.local.PushToUser(req, ctx);
+    if (this.forwarded(ctx) || req.userId === '' || req.userId.length > 128) return this.local.PushToUser(req, this.received(ctx));
     return this.PushToUsers({ ...req, userIds: [req.userId] }, ctx, 'PushToUser');
   }
 
   async PushToUsers(req: PushRequestOutput, ctx: CallContext, as: 'PushToUser' | 'PushToUsers' = 'PushToUsers'): Promise<Result<PushResponse, ApiError>> {
-    if (this.forwarded(ctx) || req.userIds.length === 0) return as === 'PushToUser' ? this.local.PushToUser(req, ctx) : this.local.PushToUsers(req, ctx);
+    if (this.forwarded(ctx) || req.userIds.length === 0) return as === 'PushToUser' ? this.local.PushToUser(req, this.received(ctx)) : this.local.PushToUsers(req, this.received(ctx));
     const invalid = this.local.validatePushToUsers(req);
     if (invalid !== null) return err(invalid);
-    const owners = await this.owners(req.userIds, ctx.deadline);
+    // numbered once here for every user, offline ones included (they recover it on reconnect),
+    // while the owners are looked up: a stalled Redis costs one wait, not two
+    const [seqs, owners] = await Promise.all([this.local.numberUserPush(req, ctx), this.owners(req.userIds, ctx.deadline)]);
+    if (seqs !== null) ctx = { ...ctx, numbered: seqs };
     const localUsers: string[] = [];
     const byInstance = new Map<string, string[]>();
     for (const u of new Set(req.userIds)) {
@@ -93,10 +133,14 @@ export class ClusterApi implements GatewayApi {
       localUsers.length > 0 ? this.local.PushToUsers({ ...req, userId: '', userIds: localUsers }, ctx) : Promise.resolve(ok({ success: true, delivered: 0, offlineUserIds: [] }));
     // the live instances are only read when some user lives elsewhere (a stalled Redis costs one wait, not two)
     const addresses = byInstance.size > 0 ? await this.addresses(ctx.deadline) : new Map<string, string>();
-    const remote = [...byInstance].map(async ([instanceId, users]) => {
+    const calls: Array<[string, string[]]> = [];
+    for (const [instanceId, users] of byInstance) for (const part of seqs === null ? [users] : chunks(users, NUMBERED_CHUNK)) calls.push([instanceId, part]);
+    const remote = calls.map(async ([instanceId, users]) => {
       const address = addresses.get(instanceId);
       if (address === undefined) return { users, res: null };
-      const r = await this.peers.call<PushResponse>(address, 'PushToUsers', { ...req, userId: '', userIds: users }, this.passThrough(ctx), ctx.deadline);
+      const headers = this.passThrough(ctx);
+      if (seqs !== null) headers[SEQS_HEADER] = encodeSeqs(seqs, users.map((u) => `u:${u}`));
+      const r = await this.peers.call<PushResponse>(address, 'PushToUsers', { ...req, userId: '', userIds: users }, headers, ctx.deadline);
       if (!r.ok) this.log.warn({ instanceId, code: r.error.code, error: r.error.message }, 'forwarded PushToUsers failed');
       return { users, res: r.ok ? r.value : null };
     });
@@ -216,13 +260,17 @@ export class ClusterApi implements GatewayApi {
    * is summed and `instances` counts those that had subscribers and answered.
    */
   async PushToRoom(req: RoomPushRequestOutput, ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
-    if (this.forwarded(ctx)) return this.local.PushToRoom(req, ctx);
+    if (this.forwarded(ctx)) return this.local.PushToRoom(req, this.received(ctx));
     const invalid = this.local.validateRoomPush(req);
     if (invalid !== null) return err(invalid);
+    const seqs = await this.local.numberRoomPush(req, ctx);
+    if (seqs !== null) ctx = { ...ctx, numbered: seqs };
     const others = await this.roomPeers([req.room], ctx.deadline);
     const localCall = this.local.PushToRoom(req, ctx);
+    const headers = this.passThrough(ctx);
+    if (seqs !== null) headers[SEQS_HEADER] = encodeSeqs(seqs, [`r:${req.room}`]);
     const remote = others.map(async (i) => {
-      const r = await this.peers.call<RoomPushResponse>(i.address, 'PushToRoom', req, this.passThrough(ctx), ctx.deadline);
+      const r = await this.peers.call<RoomPushResponse>(i.address, 'PushToRoom', req, headers, ctx.deadline);
       if (!r.ok) this.log.warn({ instanceId: i.instanceId, code: r.error.code, error: r.error.message }, 'forwarded PushToRoom failed');
       return r.ok ? r.value : null;
     });

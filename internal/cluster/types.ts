@@ -16,6 +16,13 @@ export interface InstanceDirectory {
  * connections only, never forwards it again (no loops).
  */
 export const FORWARDED_HEADER = 'x-ima-forwarded';
+/**
+ * On a forwarded push: the seqs the calling instance allocated (URI-encoded JSON, stream -> seq),
+ * so the push is numbered once for the cluster.
+ */
+export const SEQS_HEADER = 'x-ima-seqs';
+/** Users per forwarded numbered push (keeps the seqs header small). */
+export const NUMBERED_CHUNK = 100;
 /** On a forwarded KickUser: the close code to use (4001 for a policy victim, default 4002). */
 export const KICK_CODE_HEADER = 'x-ima-kick-code';
 /** On a forwarded KickUser: kick only the connection carrying this epoch. */

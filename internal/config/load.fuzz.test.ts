@@ -446,6 +446,7 @@ describe('loadConfig fuzz', () => {
           (l.key === 'auth.provider' && v === 'muc') ||
           (l.key === 'redis.leaseRefreshSec' && (v as number) * 2 > 15) ||
           (l.key === 'redis.leaseTtlSec' && (v as number) < 6) ||
+          (l.key === 'redis.pubsubIngress' && v === true) ||
           (appEnv !== 'dev' && !(l.key === 'auth.jwt.secret' && v !== '') && !(l.key === 'auth.provider' && v === 'muc'));
         const r = load(files, env);
         assertWellFormed(r);

@@ -329,6 +329,17 @@ describe('loadConfig: bad values', () => {
     issueFor(load({}, { [cfg('app.yml')]: 'multiDevice:\n  policy: 3\n' }).r, 'multiDevice.policy', cfg('app.yml'), /expected one of .*got 3/);
   });
 
+  test('rooms, recovery and the pub/sub ingress: bad values name the key; the ingress needs redis.url', () => {
+    issueFor(load({}, { [cfg('websocket.yml')]: 'rooms:\n  clientSubscribe: maybe\n' }).r, 'rooms.clientSubscribe', cfg('websocket.yml'), /expected one of auto, deny, business, allow, got "maybe"/);
+    issueFor(load({}, { [cfg('websocket.yml')]: 'rooms:\n  maxPerConnection: 0\n' }).r, 'rooms.maxPerConnection', cfg('websocket.yml'), /expected an integer from 1 to 100000/);
+    issueFor(load({}, { [cfg('app.yml')]: 'recovery:\n  historySize: 0\n' }).r, 'recovery.historySize', cfg('app.yml'), /expected an integer from 1 to 100000/);
+    issueFor(load({}, { [cfg('app.yml')]: 'recovery:\n  historyTtlSec: 1\n' }).r, 'recovery.historyTtlSec', cfg('app.yml'), /expected an integer from 5 to 86400/);
+    issueFor(load({}, { [cfg('app.yml')]: 'auth:\n  refreshNoticeSec: -1\n' }).r, 'auth.refreshNoticeSec', cfg('app.yml'), /expected an integer from 0 to 86400/);
+    issueFor(load({}, { [cfg('redis.yml')]: 'redis:\n  pubsubIngress: true\n' }).r, 'redis.pubsubIngress', cfg('redis.yml'), /expected redis.url \(IMA_REDIS_URL\) to be set/);
+    const fine = load({ IMA_REDIS_URL: 'redis://127.0.0.1:6390' }, { [cfg('redis.yml')]: 'redis:\n  pubsubIngress: true\n' }).r;
+    assert.ok(fine.ok);
+  });
+
   test('an unknown key in a file names the file, the key and the known keys', () => {
     const r = load({}, { [cfg('websocket.yml')]: 'websocket:\n  maxPayloadByte: 10\n' }).r;
     issueFor(r, 'websocket.maxPayloadByte', cfg('websocket.yml'), /unknown key \(expected one of: host, port, path, maxPayloadBytes/);

@@ -228,6 +228,12 @@ export const schema = {
     sweepEverySec: int(5, 1, 3600, 'how often mappings of expired instances are swept'),
     pubsubIngress: bool(false, 'deliver what services publish on <keyPrefix>push:user:<userId>, <keyPrefix>push:room:<room> and <keyPrefix>push:broadcast (proto3 JSON of a ServerMessage), each instance to its own connections'),
   },
+  recovery: {
+    enabled: bool(true, 'number pushes to users and rooms (seq) and keep a short history so reconnecting clients recover what they missed'),
+    historySize: int(100, 1, 100_000, 'pushes kept per user and per room'),
+    historyTtlSec: int(300, 5, DAY_SEC, 'how long a push stays recoverable (and an idle stream is kept)'),
+    maxStreams: int(100_000, 100, 100_000_000, 'streams (users and rooms) the memory history keeps on one instance; the least recently written goes first'),
+  },
   rooms: {
     clientSubscribe: enm(['auto', 'deny', 'business', 'allow'] as const, 'auto', 'subscribe frames from clients: deny (ack 3000), business (asks HandleMessage with type ima.subscribe; code 0 allows), allow; auto = business when a business service is configured, else deny'),
     maxPerConnection: int(100, 1, 100_000, 'rooms a connection may subscribe itself; beyond it ack 3001'),

@@ -24,6 +24,8 @@ import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, RecordingEvents, Rec
 import { RoomHub } from './rooms';
 import type { ClientSubscribeMode } from './rooms';
 import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
+import type { HistoryStore, RecoverResult } from '../recovery/types';
+import { MemoryHistoryStore } from '../recovery/memory';
 
 /** The mocked clock's start (a whole second, so token expiries fall on second boundaries). */
 const T0 = 1_700_000_000_000;
@@ -63,6 +65,7 @@ interface HarnessOptions {
   readonly presence?: PresenceStore;
   readonly remote?: RecordingRemoteKicker | null;
   readonly clientSubscribe?: ClientSubscribeMode;
+  readonly history?: HistoryStore;
   readonly maxRooms?: number;
 }
 
@@ -133,6 +136,7 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
     events,
     remote: o.remote ?? null,
     rooms,
+    history: o.history ?? null,
   });
   t.after(() => gw.stop());
   return { gw, verifier, business, presence, registry, stats, events, settings, topics, rooms, members };
@@ -1088,5 +1092,81 @@ describe('rooms: subscribe frames and member rooms', () => {
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(['alice']), new Set()), 0);
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set(['windows'])), 1);
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set()), 2);
+  });
+});
+
+describe('recovery at login', () => {
+  /** A memory history whose reads wait for `release()` (a slow Redis), to race pushes against the replay. */
+  class SlowHistory extends MemoryHistoryStore {
+    private gate: (() => void) | null = null;
+    hold(): void {
+      let open!: () => void;
+      const p = new Promise<void>((r) => (open = r));
+      this.gate = open;
+      this.wait = p;
+    }
+    release(): void {
+      this.gate?.();
+      this.gate = null;
+      this.wait = null;
+    }
+    private wait: Promise<void> | null = null;
+    override async recover(stream: string, since: number | null, epoch: string | null): Promise<RecoverResult> {
+      const r = super.recover(stream, since, epoch);
+      if (this.wait !== null) await this.wait;
+      return r;
+    }
+  }
+
+  const frame = (id: string): string => `{"type":"n","id":"${id}","payload":null,"ts":1`;
+
+  test('missed pushes come after the auth frame, in order; pushes written during the read follow without duplicate', async (t) => {
+    const history = new SlowHistory({ historySize: 10, historyTtlMs: 60_000, maxStreams: 100 });
+    t.after(() => history.close());
+    const h = makeGateway(t, { history });
+    const { epoch } = await history.recover('u:alice', null, null);
+    await history.append([1, 2, 3].map((i) => ({ stream: 'u:alice', framePrefix: frame(`m${i}`), filter: '' })));
+    await history.append([{ stream: 'u:alice', framePrefix: frame('other-device'), filter: JSON.stringify({ d: ['tablet'] }) }]);
+    history.hold();
+    const c = await connect(h.gw, { recoverSeq: '1', recoverEpoch: epoch });
+    await settle();
+    assert.deepEqual(c.take(), [], 'nothing before the auth frame');
+    // a push numbered before the read (seq 4, already in the history) and one after it (seq 5)
+    h.registry.broadcastToUser('alice', '{"type":"n","id":"other-device","payload":null,"ts":1,"seq":4}');
+    const [seq5] = await history.append([{ stream: 'u:alice', framePrefix: frame('m5'), filter: '' }]);
+    assert.equal(seq5, 5);
+    h.registry.broadcastToUser('alice', `{"type":"n","id":"m5","payload":null,"ts":1,"seq":5}`);
+    history.release();
+    await settle();
+    const frames = c.take();
+    assert.deepEqual(frames[0], { type: 'auth', ok: true, userId: 'alice', deviceId: 'phone-1', platform: 'ios', instanceId: INSTANCE, heartbeatIntervalMs: 25_000, epoch, recovered: true, missed: 2 });
+    assert.deepEqual(frames.slice(1).map((f) => [f['id'], f['seq']]), [
+      ['m2', 2],
+      ['m3', 3],
+      ['m5', 5],
+    ]);
+    assert.equal(h.stats.replayed, 2);
+  });
+
+  test('another epoch, or a position the window lost, gives recovered:false and no replay', async (t) => {
+    const history = new MemoryHistoryStore({ historySize: 2, historyTtlMs: 60_000, maxStreams: 100 });
+    t.after(() => history.close());
+    const h = makeGateway(t, { history });
+    const { epoch } = await history.recover('u:alice', null, null);
+    await history.append([1, 2, 3, 4].map((i) => ({ stream: 'u:alice', framePrefix: frame(`m${i}`), filter: '' })));
+    const lost = await connect(h.gw, { recoverSeq: '1', recoverEpoch: epoch });
+    await settle();
+    assert.deepEqual(lost.take().map((f) => [f['type'], f['recovered'], f['missed']]), [['auth', false, 0]]);
+    const other = await connect(h.gw, { deviceId: 'pc', platform: 'windows', recoverSeq: '3', recoverEpoch: 'not-it' });
+    await settle();
+    assert.deepEqual(other.take().map((f) => [f['type'], f['recovered'], f['epoch']]), [['auth', false, epoch]]);
+    const fine = await connect(h.gw, { deviceId: 'web', platform: 'web', recoverSeq: '3', recoverEpoch: epoch });
+    await settle();
+    assert.deepEqual(fine.take().map((f) => [f['type'], f['recovered'] ?? f['id']]), [
+      ['auth', true],
+      ['n', 'm4'],
+    ]);
+    const bad = await connect(h.gw, { deviceId: 'x', recoverSeq: 'abc' });
+    assert.deepEqual(bad.take().map((f) => [f['type'], f['ok'], f['code']]), [['auth', false, 4000]]);
   });
 });

@@ -15,6 +15,8 @@ import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
 import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
 import type { RoomHub } from './rooms';
+import type { HistoryEntry, HistoryStore, RecoverResult } from '../recovery/types';
+import { filterMatches, roomStream, userStream, withSeq } from '../recovery/types';
 import type { Attempt, QueuedMessage } from './session';
 import { Rejection, Session } from './session';
 import type { GatewayStats } from './stats';
@@ -50,6 +52,8 @@ export interface GatewayDeps {
   readonly remote: RemoteKicker | null;
   /** Rooms: member rooms at login, client subscriptions, cleanup at close. */
   readonly rooms: RoomHub;
+  /** Numbered pushes and recovery; null = `recovery.enabled: false`. */
+  readonly history: HistoryStore | null;
 }
 
 /** Reaches a connection held by another instance of the cluster. */
@@ -111,6 +115,14 @@ export class Gateway implements WsHandler<Attempt> {
     const platform = info.platform.toLowerCase();
     if (!isPlatform(platform)) return reject(CloseCode.BAD_REQUEST, 'missing or unknown platform');
     if (info.token === '') return reject(CloseCode.AUTH_FAILED, 'missing token');
+    let recover: { seq: number; epoch: string } | null = null;
+    if (info.recoverSeq !== '') {
+      const seq = Number(info.recoverSeq);
+      if (!/^\d{1,16}$/.test(info.recoverSeq) || !Number.isSafeInteger(seq) || info.recoverEpoch.length > 64) {
+        return reject(CloseCode.BAD_REQUEST, 'invalid recover_seq (a non-negative integer) or recover_epoch');
+      }
+      recover = { seq, epoch: info.recoverEpoch };
+    }
 
     const started = Date.now();
     const verified = await this.d.verifier.verify({ token: info.token, deviceId: info.deviceId, platform, clientIp: info.clientIp, instanceId: this.d.instanceId });
@@ -148,6 +160,7 @@ export class Gateway implements WsHandler<Attempt> {
       burst: rl.burst,
     });
     this.d.rooms.preset(session, rooms);
+    session.recover = recover;
     this.pending.set(pendingKey(session.userId, session.epoch), session);
     this.kickVictims(reg.victims, session);
     return session;
@@ -177,11 +190,21 @@ export class Gateway implements WsHandler<Attempt> {
       this.d.rooms.attach(s);
     }
     this.d.stats.connectsAccepted++;
-    this.count(
-      socket.send(
-        encodeAuthOk({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, instanceId: this.d.instanceId, heartbeatIntervalMs: this.d.settings.heartbeatIntervalMs }),
-      ),
-    );
+    const history = this.d.history;
+    if (history !== null && s.revoked === null) {
+      // the auth frame waits for the user's stream (epoch, and the missed pushes when asked);
+      // whatever is written to the connection meanwhile is held and follows the replay
+      s.held = [];
+      history.recover(userStream(s.userId), s.recover?.seq ?? null, s.recover?.epoch ?? null).then(
+        (r) => this.completeLogin(s, socket, r),
+        (e: unknown) => {
+          this.d.log.warn({ userId: s.userId, err: e instanceof Error ? e.message : String(e) }, 'recovery: history unreadable at login');
+          this.completeLogin(s, socket, null);
+        },
+      );
+    } else {
+      this.count(socket.send(this.authOk(s, null)));
+    }
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, traceId: s.traceId, epoch: s.epoch, clientIp: s.clientIp }, 'connected');
     this.d.events?.publish(this.status(s, 'CONNECTION_EVENT_CONNECTED', ''));
     if (s.revoked !== null) {
@@ -191,6 +214,45 @@ export class Gateway implements WsHandler<Attempt> {
       return;
     }
     this.scheduleExpiry(s);
+  }
+
+  private authOk(s: Session, r: RecoverResult | null, missed = 0): string {
+    return encodeAuthOk({
+      userId: s.userId,
+      deviceId: s.deviceId,
+      platform: s.platform,
+      instanceId: this.d.instanceId,
+      heartbeatIntervalMs: this.d.settings.heartbeatIntervalMs,
+      ...(r !== null ? { epoch: r.epoch } : {}),
+      ...(s.recover !== null ? { recovered: r?.recovered === true, missed } : {}),
+    });
+  }
+
+  /**
+   * The login's recovery was read: in one corked write the auth frame (epoch, recovered, missed),
+   * the missed pushes for this device in order, then what was held meanwhile. A held user push
+   * that the read already saw (seq <= lastSeq) was replayed (or not for this device) and is
+   * skipped: no gap, no duplicate.
+   */
+  private completeLogin(s: Session, socket: TransportSocket, r: RecoverResult | null): void {
+    const held = s.held ?? [];
+    s.held = null;
+    if (s.ended || !socket.isOpen) return;
+    const replay: HistoryEntry[] = r?.recovered === true ? r.entries.filter((e) => filterMatches(e.filter, s.userId, s.deviceId, s.platform)) : [];
+    if (s.recover !== null) {
+      this.d.stats.recoveries++;
+      if (r?.recovered !== true) this.d.stats.recoveriesMissed++;
+      this.d.stats.replayed += replay.length;
+    }
+    socket.cork(() => {
+      this.count(s.send(this.authOk(s, r, replay.length)));
+      for (const e of replay) this.count(s.send(e.frame));
+      for (const f of held) {
+        const seq = userSeqOf(f);
+        if (seq !== undefined && r !== null && seq <= r.lastSeq) continue;
+        s.send(f);
+      }
+    });
   }
 
   close(attempt: Attempt, code: number): void {
@@ -260,7 +322,7 @@ export class Gateway implements WsHandler<Attempt> {
         if (frame.room === null) {
           this.count(s.send(this.roomAck(frame.id, AckCode.MALFORMED, 'missing or invalid "room" (1 to 128 characters of A-Z a-z 0-9 _ . : @ / -)')));
         } else if (frame.kind === 'subscribe') {
-          this.subscribe(s, frame.id, frame.room);
+          this.subscribe(s, frame.id, frame.room, frame.recover);
         } else {
           this.d.rooms.unsubscribeClient(s, frame.room);
           this.count(s.send(this.roomAck(frame.id, AckCode.ACCEPTED)));
@@ -274,7 +336,7 @@ export class Gateway implements WsHandler<Attempt> {
    * subscribes; `business` asks HandleMessage (type `ima.subscribe`, payload `{"room":R}`) in the
    * connection's ordered queue and subscribes when it answers 0. Over `rooms.maxPerConnection`: 3001.
    */
-  private subscribe(s: Session, id: string, room: string): void {
+  private subscribe(s: Session, id: string, room: string, recover?: { readonly seq: number; readonly epoch: string }): void {
     const mode = this.d.rooms.settings.clientSubscribe;
     if (mode === 'deny') {
       this.count(s.send(this.roomAck(id, AckCode.SUBSCRIBE_DENIED, 'room subscriptions are not allowed')));
@@ -285,16 +347,55 @@ export class Gateway implements WsHandler<Attempt> {
       return;
     }
     if (mode === 'allow') {
-      const code = this.d.rooms.subscribeClient(s, room);
+      void this.subscribeNow(s, id, room, recover);
+      return;
+    }
+    this.enqueue(s, id, SUBSCRIBE_TYPE, JSON.stringify({ room }), undefined, room, recover);
+  }
+
+  /**
+   * An allowed subscription. Without recovery: subscribed, ack 0. With it: the connection joins
+   * the room but its room pushes are held while the room's stream is read; then, in one corked
+   * write, the ack (epoch, and recovered / missed when asked), the missed pushes for this
+   * connection, the held ones not already replayed, and the connection joins the topic.
+   */
+  private async subscribeNow(s: Session, id: string, room: string, recover: { readonly seq: number; readonly epoch: string } | undefined): Promise<void> {
+    const history = this.d.history;
+    const code = this.d.rooms.subscribeClient(s, room, history !== null);
+    if (code !== AckCode.ACCEPTED || history === null) {
       this.count(s.send(this.roomAck(id, code, code === AckCode.ACCEPTED ? undefined : `at most ${this.d.rooms.settings.maxPerConnection} rooms per connection`)));
       return;
     }
-    this.enqueue(s, id, SUBSCRIBE_TYPE, JSON.stringify({ room }), undefined, room);
+    let r: RecoverResult | null = null;
+    try {
+      r = await history.recover(roomStream(room), recover?.seq ?? null, recover?.epoch ?? null);
+    } catch (e) {
+      this.d.log.warn({ userId: s.userId, room, err: e instanceof Error ? e.message : String(e) }, 'recovery: room history unreadable');
+    }
+    if (s.ended) return;
+    const replay = r?.recovered === true ? r.entries.filter((e) => filterMatches(e.filter, s.userId, s.deviceId, s.platform)) : [];
+    if (recover !== undefined) {
+      this.d.stats.recoveries++;
+      if (r?.recovered !== true) this.d.stats.recoveriesMissed++;
+      this.d.stats.replayed += replay.length;
+    }
+    const extra: Record<string, unknown> = {};
+    if (r !== null) extra['epoch'] = r.epoch;
+    if (recover !== undefined) {
+      extra['recovered'] = r?.recovered === true;
+      extra['missed'] = replay.length;
+    }
+    const cork = s.socket?.cork.bind(s.socket) ?? ((fn: () => void) => fn());
+    cork(() => {
+      this.count(s.send(this.roomAck(id, AckCode.ACCEPTED, undefined, extra)));
+      for (const e of replay) this.count(s.send(e.frame));
+      this.d.rooms.release(s, room, r === null ? -1 : r.lastSeq);
+    });
   }
 
-  private roomAck(id: string, code: number, message?: string): string {
+  private roomAck(id: string, code: number, message?: string, extra?: Readonly<Record<string, unknown>>): string {
     this.d.stats.roomSubscribes.set(code, (this.d.stats.roomSubscribes.get(code) ?? 0) + 1);
-    return this.ack(id, code, message);
+    return this.ack(id, code, message, extra);
   }
 
   private rateLimited(s: Session, id: string | undefined): void {
@@ -312,7 +413,15 @@ export class Gateway implements WsHandler<Attempt> {
     this.count(s.send(id !== undefined ? this.ack(id, AckCode.RATE_LIMITED, 'rate limited') : encodeError(AckCode.RATE_LIMITED, 'rate limited')));
   }
 
-  private enqueue(s: Session, id: string, type: string, payloadJson: string, metadata: Readonly<Record<string, string>> | undefined, subscribeRoom?: string): void {
+  private enqueue(
+    s: Session,
+    id: string,
+    type: string,
+    payloadJson: string,
+    metadata: Readonly<Record<string, string>> | undefined,
+    subscribeRoom?: string,
+    subscribeRecover?: { readonly seq: number; readonly epoch: string },
+  ): void {
     const f = this.d.settings.forward;
     if (payloadJson.length > f.maxPayloadBytes || Buffer.byteLength(payloadJson) > f.maxPayloadBytes) {
       this.count(s.send(this.ack(id, AckCode.PAYLOAD_TOO_LARGE, `payload over ${f.maxPayloadBytes} bytes`)));
@@ -335,7 +444,7 @@ export class Gateway implements WsHandler<Attempt> {
       return;
     }
     if (dedupeKey !== undefined) this.dedupe?.set(dedupeKey, { ack: null, waiters: null });
-    s.queue.push({ id, type, payloadJson, metadata, receivedAt: Date.now(), dedupeKey, subscribeRoom });
+    s.queue.push({ id, type, payloadJson, metadata, receivedAt: Date.now(), dedupeKey, subscribeRoom, subscribeRecover });
     if (!s.busy) this.pump(s);
   }
 
@@ -371,10 +480,15 @@ export class Gateway implements WsHandler<Attempt> {
     this.d.stats.recordUpstream('business', 'HandleMessage', r.ok ? 'ok' : r.error.kind, Date.now() - started);
     let ack: string;
     if (r.ok && item.subscribeRoom !== undefined) {
-      // the business service's answer to a subscription: 0 subscribes, anything else refuses (3000)
-      let code: number = AckCode.SUBSCRIBE_DENIED;
-      if (r.value.code === 0 && !s.ended) code = this.d.rooms.subscribeClient(s, item.subscribeRoom);
-      ack = this.roomAck(item.id, code, code === AckCode.ACCEPTED ? undefined : code === AckCode.TOO_MANY_ROOMS ? `at most ${this.d.rooms.settings.maxPerConnection} rooms per connection` : r.value.message !== '' ? r.value.message : 'subscription refused');
+      // the business service's answer to a subscription: 0 subscribes (the ack comes from
+      // subscribeNow, after any recovery; the queue waits for it), anything else refuses (3000)
+      if (r.value.code === 0 && !s.ended) {
+        void this.subscribeNow(s, item.id, item.subscribeRoom, item.subscribeRecover).then(() => {
+          if (!s.ended) this.pump(s);
+        });
+        return;
+      }
+      ack = this.roomAck(item.id, AckCode.SUBSCRIBE_DENIED, r.value.message !== '' ? r.value.message : 'subscription refused');
     } else if (r.ok) {
       ack = this.ack(item.id, r.value.code, r.value.message);
       if (item.dedupeKey !== undefined) this.rememberAck(item.dedupeKey, ack);
@@ -384,31 +498,52 @@ export class Gateway implements WsHandler<Attempt> {
       if (r.error.kind === 'failed') this.d.log.warn({ userId: s.userId, traceId: s.traceId, grpcCode: r.error.code, error: r.error.message }, 'business service failed');
       if (item.dedupeKey !== undefined) this.forgetAck(item.dedupeKey, ack);
     }
-    if (!s.ended) {
-      const replies = r.ok ? r.value.replies : [];
-      if (replies.length === 0) {
-        this.count(s.send(ack));
-      } else {
-        s.socket?.cork(() => {
-          this.count(s.send(ack));
-          for (const m of replies) {
-            this.count(
-              s.send(
-                encodeServerMessage({
-                  messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
-                  type: m.type,
-                  payload: m.payload,
-                  timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
-                  replyTo: m.replyTo !== '' ? m.replyTo : item.id,
-                  metadata: m.metadata,
-                }),
-              ),
-            );
-          }
-        });
-      }
+    if (s.ended) return;
+    const replies = r.ok ? r.value.replies : [];
+    if (replies.length === 0) {
+      this.count(s.send(ack));
       this.pump(s);
+      return;
     }
+    const frames = replies.map((m) =>
+      encodeServerMessage({
+        messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
+        type: m.type,
+        payload: m.payload,
+        timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
+        replyTo: m.replyTo !== '' ? m.replyTo : item.id,
+        metadata: m.metadata,
+      }),
+    );
+    const write = (seqs: readonly number[] | null): void => {
+      if (s.ended) return;
+      s.socket?.cork(() => {
+        this.count(s.send(ack));
+        frames.forEach((f, i) => {
+          const seq = seqs?.[i];
+          this.count(s.send(seq === undefined ? f : withSeq(f.slice(0, -1), seq)));
+        });
+      });
+      this.pump(s);
+    };
+    // replies are pushes to the user: numbered, kept for recovery, for this device only
+    const history = this.d.history;
+    if (history === null) {
+      write(null);
+      return;
+    }
+    const filter = JSON.stringify({ d: [s.deviceId] });
+    history.append(frames.map((f) => ({ stream: userStream(s.userId), framePrefix: f.slice(0, -1), filter }))).then(
+      (seqs) => {
+        this.d.stats.numbered += seqs.length;
+        write(seqs);
+      },
+      (e: unknown) => {
+        this.d.stats.numberingErrors += frames.length;
+        this.d.log.warn({ userId: s.userId, err: e instanceof Error ? e.message : String(e) }, 'recovery: replies not numbered');
+        write(null);
+      },
+    );
   }
 
   private rememberAck(key: string, ack: string): void {
@@ -612,6 +747,16 @@ export class Gateway implements WsHandler<Attempt> {
     });
   }
 
+}
+
+/** The seq of a numbered user push frame (`...,"seq":N}` without a room), else undefined. */
+const ROOM_TAIL_RE = /,"room":"[A-Za-z0-9_.:@/-]{1,128}","seq":\d+\}$/;
+const SEQ_TAIL_RE = /,"seq":(\d+)\}$/;
+export function userSeqOf(frame: string | Uint8Array): number | undefined {
+  const text = typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8');
+  const m = SEQ_TAIL_RE.exec(text);
+  if (m === null || ROOM_TAIL_RE.test(text)) return undefined;
+  return Number(m[1]);
 }
 
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {

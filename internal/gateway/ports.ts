@@ -42,6 +42,13 @@ export interface CallContext {
   readonly headers: Readonly<Record<string, string>>;
   /** The call's deadline as unix ms (Infinity = none). */
   readonly deadline: number;
+  /**
+   * Seqs already allocated for this push by the instance the backend called (stream -> seq, see
+   * recovery/): the receiving instance delivers with them instead of numbering again.
+   */
+  readonly numbered?: ReadonlyMap<string, number>;
+  /** Makes the numbering idempotent (the pub/sub ingress: every instance gets the same message). */
+  readonly dedupeKey?: string;
 }
 
 /**
@@ -105,6 +112,9 @@ export interface UpgradeInfo {
   /** W3C trace context header of the upgrade request, '' when absent. */
   readonly traceparent: string;
   readonly userAgent: string;
+  /** `recover_seq` / `recover_epoch` of the upgrade URL ('' when absent). */
+  readonly recoverSeq: string;
+  readonly recoverEpoch: string;
 }
 
 /** A WebSocket as the use cases see it: frames out, close. Valid after open; inert after close. */

@@ -17,6 +17,7 @@ import type { RoomStatusResponse } from '../../api/gen/im/gateway/v1/RoomStatusR
 import * as grpc from '@grpc/grpc-js';
 import type { ServerMessageOutput } from '../../api/gen/im/gateway/v1/ServerMessage';
 import type { IdGenerator } from '../../pkg/ids';
+import { LATE, beforeDeadline } from '../../pkg/deadline';
 import type { Result } from '../../pkg/result';
 import { err, ok } from '../../pkg/result';
 import type { ConnectionManager } from '../connection/manager';
@@ -24,6 +25,8 @@ import type { DeliveryFilter } from '../connection/types';
 import type { Logger } from '../observability/logger';
 import type { PresenceStore } from '../presence/types';
 import type { RoomMembers } from '../rooms/types';
+import type { AppendItem, HistoryStore } from '../recovery/types';
+import { roomStream, userStream, withSeq } from '../recovery/types';
 import { isRoomName } from '../rooms/types';
 import { CloseCode, isPlatform } from '../protocol/codes';
 import { encodeServerMessage } from '../protocol/frames';
@@ -47,6 +50,8 @@ export interface PushDeps {
   readonly rooms: RoomHub;
   /** User membership of rooms (memory, or Redis in a cluster). */
   readonly members: RoomMembers;
+  /** Numbered pushes and their history (recovery); null = `recovery.enabled: false`. */
+  readonly history: HistoryStore | null;
   readonly registry: ConnectionManager<Session>;
   readonly presence: PresenceStore;
   /** Drops a user's cached tokens (KickUser), so a reconnect is validated again. */
@@ -72,34 +77,84 @@ const MAX_FILTER_ITEMS = 1000;
 export class PushService implements GatewayApi {
   constructor(private readonly d: PushDeps) {}
 
-  async PushToUser(req: PushRequestOutput, _ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
+  async PushToUser(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
     const userErr = checkId('user_id', req.userId);
     if (userErr !== null) return this.fail('PushToUser', userErr);
-    const prepared = this.prepare(req);
+    const prepared = this.prepare(req, ctx);
     if (!prepared.ok) return this.fail('PushToUser', prepared.error);
-    const { frame, filter } = prepared.value;
-    const r = this.d.registry.broadcastToUser(req.userId, frame, filter);
-    this.d.stats.messagesOut += r.delivered;
+    const r = await this.deliverToUsers([req.userId], prepared.value, ctx);
     this.count('PushToUser');
-    return ok({ success: true, delivered: r.delivered, offlineUserIds: r.matched === 0 ? [req.userId] : [] });
+    return ok({ success: true, ...r });
   }
 
-  async PushToUsers(req: PushRequestOutput, _ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
+  async PushToUsers(req: PushRequestOutput, ctx: CallContext): Promise<Result<PushResponse, ApiError>> {
     const users = this.checkUsers(req.userIds);
     if (!users.ok) return this.fail('PushToUsers', users.error);
-    const prepared = this.prepare(req);
+    const prepared = this.prepare(req, ctx);
     if (!prepared.ok) return this.fail('PushToUsers', prepared.error);
-    const { frame, filter } = prepared.value;
+    const r = await this.deliverToUsers(users.value, prepared.value, ctx);
+    this.count('PushToUsers');
+    return ok({ success: true, ...r });
+  }
+
+  /**
+   * Numbers the push per user (unless the calling instance did, `ctx.numbered`) and writes it to
+   * each user's matching connections here: one frame per user (its seq differs), one pass.
+   */
+  private async deliverToUsers(users: readonly string[], p: PreparedPush, ctx: CallContext): Promise<{ delivered: number; offlineUserIds: string[] }> {
+    const seqs = await this.number(users.map((u) => ({ stream: userStream(u), framePrefix: p.prefix, filter: p.filterJson })), ctx);
+    const plain = seqs === null ? Buffer.from(`${p.prefix}}`) : null;
     let delivered = 0;
     const offline: string[] = [];
-    for (const u of users.value) {
-      const r = this.d.registry.broadcastToUser(u, frame, filter);
+    for (const u of users) {
+      const seq = seqs?.get(userStream(u));
+      const frame = plain ?? Buffer.from(seq === undefined ? `${p.prefix}}` : withSeq(p.prefix, seq));
+      const r = this.d.registry.broadcastToUser(u, frame, p.filter);
       delivered += r.delivered;
       if (r.matched === 0) offline.push(u);
     }
     this.d.stats.messagesOut += delivered;
-    this.count('PushToUsers');
-    return ok({ success: true, delivered, offlineUserIds: offline });
+    return { delivered, offlineUserIds: offline };
+  }
+
+  /**
+   * Seqs for the items' streams: those the calling instance allocated (`ctx.numbered`), else one
+   * batch appended to the history here. null when recovery is off, or when the history cannot be
+   * written (the push still goes out, without seq; counted and logged).
+   */
+  private async number(items: AppendItem[], ctx: CallContext): Promise<ReadonlyMap<string, number> | null> {
+    if (this.d.history === null) return null;
+    if (ctx.numbered !== undefined) return ctx.numbered;
+    const keyed = ctx.dedupeKey === undefined ? items : items.map((it) => ({ ...it, key: ctx.dedupeKey }));
+    try {
+      // a stalled history must not take the call past its deadline: a third of the time left
+      // (at most 1 s), then the push goes out without seq
+      const budget = Math.min(1_000, Number.isFinite(ctx.deadline) ? (ctx.deadline - Date.now()) / 3 : 1_000);
+      const seqs = await beforeDeadline(this.d.history.append(keyed as AppendItem[]), Date.now() + Math.max(0, budget));
+      if (seqs === LATE) throw new Error(`history not written within ${Math.round(budget)} ms`);
+      this.d.stats.numbered += seqs.length;
+      return new Map(items.map((it, i) => [it.stream, seqs[i] ?? 0]));
+    } catch (e) {
+      this.d.stats.numberingErrors += items.length;
+      this.d.log.warn({ err: e instanceof Error ? e.message : String(e), streams: items.length }, 'recovery: history not written; pushing without seq');
+      return null;
+    }
+  }
+
+  /** Allocates the seqs of a user push once for the whole cluster (the instance the backend called); null when recovery is off or the history failed. */
+  async numberUserPush(req: PushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null> {
+    const prepared = this.prepare(req, ctx);
+    if (!prepared.ok) return null;
+    const users = req.userIds.length > 0 ? [...new Set(req.userIds)] : [req.userId];
+    return this.number(users.map((u) => ({ stream: userStream(u), framePrefix: prepared.value.prefix, filter: prepared.value.filterJson })), ctx);
+  }
+
+  /** The same for a room push. */
+  async numberRoomPush(req: RoomPushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null> {
+    const checked = this.checkRoomPush(req);
+    if (!checked.ok) return null;
+    const prefix = this.encodePrefix(checked.value.message, ctx, req.room);
+    return this.number([{ stream: roomStream(req.room), framePrefix: prefix, filter: roomFilterJson(checked.value.exclude, checked.value.platforms) }], ctx);
   }
 
   async Broadcast(req: BroadcastRequestOutput, _ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>> {
@@ -185,11 +240,16 @@ export class PushService implements GatewayApi {
     return ok({ success: true, connections });
   }
 
-  async PushToRoom(req: RoomPushRequestOutput, _ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
+  async PushToRoom(req: RoomPushRequestOutput, ctx: CallContext): Promise<Result<RoomPushResponse, ApiError>> {
     const checked = this.checkRoomPush(req);
     if (!checked.ok) return this.fail('PushToRoom', checked.error);
+    const prefix = this.encodePrefix(checked.value.message, ctx, req.room);
+    const stream = roomStream(req.room);
+    const seqs = await this.number([{ stream, framePrefix: prefix, filter: roomFilterJson(checked.value.exclude, checked.value.platforms) }], ctx);
+    const seq = seqs?.get(stream);
+    const frame = Buffer.from(seq === undefined ? `${prefix}}` : withSeq(prefix, seq));
     const had = this.d.rooms.connections(req.room) > 0;
-    const delivered = this.d.rooms.publish(req.room, this.encode(checked.value.message, req.room), checked.value.exclude, checked.value.platforms);
+    const delivered = this.d.rooms.publish(req.room, frame, checked.value.exclude, checked.value.platforms);
     this.count('PushToRoom');
     return ok({ success: true, delivered, instances: had ? 1 : 0 });
   }
@@ -270,11 +330,11 @@ export class PushService implements GatewayApi {
   validatePushToUsers(req: PushRequestOutput): ApiError | null {
     const users = this.checkUsers(req.userIds);
     if (!users.ok) return users.error;
-    const prepared = this.prepare(req);
+    const prepared = this.prepare(req, { headers: {}, deadline: Infinity });
     return prepared.ok ? null : prepared.error;
   }
 
-  private prepare(req: PushRequestOutput): Result<{ frame: Buffer; filter: DeliveryFilter | undefined }, ApiError> {
+  private prepare(req: PushRequestOutput, ctx: CallContext): Result<PreparedPush, ApiError> {
     const msg = checkMessage(req.message, this.d.settings.maxPayloadBytes);
     if (!msg.ok) return msg;
     const platforms = checkPlatforms('platforms', req.platforms);
@@ -283,25 +343,40 @@ export class PushService implements GatewayApi {
     if (!deviceIds.ok) return deviceIds;
     const exclude = checkIdList('exclude_device_ids', req.excludeDeviceIds);
     if (!exclude.ok) return exclude;
-    const filter: DeliveryFilter | undefined =
-      platforms.value.size + deviceIds.value.size + exclude.value.size === 0 ? undefined : { platforms: platforms.value, deviceIds: deviceIds.value, excludeDeviceIds: exclude.value };
-    return ok({ frame: this.encode(msg.value), filter });
+    const none = platforms.value.size + deviceIds.value.size + exclude.value.size === 0;
+    const filter: DeliveryFilter | undefined = none ? undefined : { platforms: platforms.value, deviceIds: deviceIds.value, excludeDeviceIds: exclude.value };
+    const filterJson = none ? '' : JSON.stringify({ d: [...deviceIds.value], p: [...platforms.value], x: [...exclude.value] });
+    return ok({ prefix: this.encodePrefix(msg.value, ctx), filter, filterJson });
   }
 
   /**
    * The frame as UTF-8 bytes, encoded once per call: uWS would otherwise convert a JS string again
    * for every recipient.
    */
-  private encode(m: ServerMessageOutput, room?: string): Buffer {
-    return Buffer.from(encodeServerMessage({
-      messageId: m.messageId !== '' ? m.messageId : this.d.ids.next(),
+  private encode(m: ServerMessageOutput): Buffer {
+    return Buffer.from(encodeServerMessage(this.outgoing(m)));
+  }
+
+  /**
+   * The frame without its closing brace (the seq goes there). An empty message id is generated,
+   * or, for an idempotent push (pub/sub ingress), derived from its dedupe key so that every
+   * instance writes the same frame.
+   */
+  private encodePrefix(m: ServerMessageOutput, ctx: CallContext, room?: string): string {
+    const out = this.outgoing(m, room, ctx.dedupeKey);
+    return encodeServerMessage(out).slice(0, -1);
+  }
+
+  private outgoing(m: ServerMessageOutput, room?: string, dedupeKey?: string) {
+    return {
+      messageId: m.messageId !== '' ? m.messageId : dedupeKey !== undefined ? `ps-${dedupeKey.slice(0, 20)}` : this.d.ids.next(),
       type: m.type,
       payload: m.payload,
       timestamp: m.timestamp !== 0 ? m.timestamp : Date.now(),
       replyTo: m.replyTo,
       metadata: m.metadata,
       ...(room !== undefined ? { room } : {}),
-    }));
+    };
   }
 
   private checkUsers(userIds: readonly string[]): Result<string[], ApiError> {
@@ -328,6 +403,17 @@ function checkId(field: string, v: string): ApiError | null {
   if (v === '') return invalidArgument(field, 'required');
   if (v.length > MAX_ID) return invalidArgument(field, `at most ${MAX_ID} characters`);
   return null;
+}
+
+/** A user push prepared once per call: the frame without its closing brace, the delivery filter and its stored form. */
+interface PreparedPush {
+  readonly prefix: string;
+  readonly filter: DeliveryFilter | undefined;
+  readonly filterJson: string;
+}
+
+function roomFilterJson(exclude: ReadonlySet<string>, platforms: ReadonlySet<string>): string {
+  return exclude.size + platforms.size === 0 ? '' : JSON.stringify({ xu: [...exclude], p: [...platforms] });
 }
 
 function checkRoom(field: string, v: string): ApiError | null {

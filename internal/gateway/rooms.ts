@@ -40,6 +40,8 @@ export class RoomHub {
   private readonly local = new Map<string, Set<Session>>();
   /** subscriptions (connection, room) on this instance */
   subscriptions = 0;
+  /** room -> sessions joining it with recovery: their room pushes are held until `release` */
+  private readonly catching = new Map<string, Map<Session, Uint8Array[]>>();
   /** Sessions whose member rooms could not be read at login (the store was unreachable): read again by `retryMissed`. */
   private readonly missed = new Set<Session>();
 
@@ -138,6 +140,7 @@ export class RoomHub {
   /** At close: the session leaves every room (its socket is gone: uWS dropped its topics). */
   detach(s: Session): void {
     this.missed.delete(s);
+    for (const room of s.rooms.keys()) this.stopCatching(s, room);
     for (const room of s.rooms.keys()) this.removeLocal(s, room, false);
     s.rooms.clear();
     s.clientRooms = 0;
@@ -183,8 +186,12 @@ export class RoomHub {
     return n;
   }
 
-  /** A client's own subscription (already allowed): 0, or 3001 over `rooms.maxPerConnection`. */
-  subscribeClient(s: Session, room: string): number {
+  /**
+   * A client's own subscription (already allowed): 0, or 3001 over `rooms.maxPerConnection`.
+   * `hold`: the connection counts as subscribed but its room pushes are kept aside (not in the
+   * topic) until `release`, while its recovery is read.
+   */
+  subscribeClient(s: Session, room: string, hold = false): number {
     const sub = s.rooms.get(room);
     if (sub?.client === true) return AckCode.ACCEPTED;
     if (s.clientRooms >= this.d.settings.maxPerConnection) return AckCode.TOO_MANY_ROOMS;
@@ -194,8 +201,31 @@ export class RoomHub {
       return AckCode.ACCEPTED;
     }
     s.rooms.set(room, { member: false, client: true });
-    this.addLocal(s, room);
+    this.addLocal(s, room, hold);
     return AckCode.ACCEPTED;
+  }
+
+  /**
+   * Ends the hold of a recovering subscription: writes the held room pushes not already replayed
+   * (seq > lastSeq; all when lastSeq < 0) and joins the topic. No-op when not holding.
+   */
+  release(s: Session, room: string, lastSeq: number): void {
+    const held = this.catching.get(room)?.get(s);
+    if (held === undefined) return;
+    this.stopCatching(s, room);
+    for (const f of held) {
+      const seq = roomSeqOf(f);
+      if (seq !== undefined && lastSeq >= 0 && seq <= lastSeq) continue;
+      s.send(f);
+    }
+    if (s.rooms.has(room)) s.socket?.subscribe(roomTopic(room));
+  }
+
+  private stopCatching(s: Session, room: string): void {
+    const m = this.catching.get(room);
+    if (m === undefined) return;
+    m.delete(s);
+    if (m.size === 0) this.catching.delete(room);
   }
 
   /** Whether a subscribe frame for `room` would be over the limit (checked before asking the business service). */
@@ -227,9 +257,18 @@ export class RoomHub {
     const subs = this.local.get(room);
     if (subs === undefined) return 0;
     let delivered = 0;
+    const catching = this.catching.get(room);
+    if (catching !== undefined) {
+      // recovering subscriptions: not in the topic yet, their pushes wait for `release`
+      for (const [s, held] of catching) {
+        if (exclude.has(s.userId) || (platforms.size > 0 && !platforms.has(s.platform))) continue;
+        held.push(frame);
+        delivered++;
+      }
+    }
     if (platforms.size > 0) {
       for (const s of subs) {
-        if (!platforms.has(s.platform) || exclude.has(s.userId)) continue;
+        if (!platforms.has(s.platform) || exclude.has(s.userId) || catching?.has(s) === true) continue;
         if (s.send(frame)) delivered++;
       }
     } else {
@@ -252,7 +291,7 @@ export class RoomHub {
     return delivered;
   }
 
-  private addLocal(s: Session, room: string): void {
+  private addLocal(s: Session, room: string, hold = false): void {
     let set = this.local.get(room);
     if (set === undefined) {
       this.local.set(room, (set = new Set()));
@@ -261,13 +300,20 @@ export class RoomHub {
     if (set.has(s)) return;
     set.add(s);
     this.subscriptions++;
-    s.socket?.subscribe(roomTopic(room));
+    if (!hold) {
+      s.socket?.subscribe(roomTopic(room));
+      return;
+    }
+    let m = this.catching.get(room);
+    if (m === undefined) this.catching.set(room, (m = new Map()));
+    m.set(s, []);
   }
 
   private removeLocal(s: Session, room: string, unsubscribeSocket: boolean): void {
     const set = this.local.get(room);
     if (set === undefined || !set.delete(s)) return;
     this.subscriptions--;
+    this.stopCatching(s, room);
     if (unsubscribeSocket) s.socket?.unsubscribe(roomTopic(room));
     if (set.size === 0) {
       this.local.delete(room);
@@ -280,4 +326,12 @@ export class RoomHub {
     const op = present ? this.d.instances.add(room) : this.d.instances.remove(room);
     op.catch((e: unknown) => this.d.log.warn({ room, present, err: e instanceof Error ? e.message : String(e) }, 'rooms: could not update the room\'s instances'));
   }
+}
+
+/** The seq of a numbered room push frame (`..."room":R,"seq":N}`), else undefined. */
+const ROOM_SEQ_RE = /,"room":"[A-Za-z0-9_.:@/-]{1,128}","seq":(\d+)\}$/;
+function roomSeqOf(frame: Uint8Array): number | undefined {
+  const tail = Buffer.from(frame.buffer, frame.byteOffset + Math.max(0, frame.byteLength - 200), Math.min(200, frame.byteLength)).toString('utf8');
+  const m = ROOM_SEQ_RE.exec(tail);
+  return m === null ? undefined : Number(m[1]);
 }

@@ -13,6 +13,8 @@ export interface QueuedMessage {
   readonly dedupeKey: string | undefined;
   /** Set for a subscription asked of the business service: the room to subscribe on code 0. */
   readonly subscribeRoom: string | undefined;
+  /** The recovery asked with that subscription. */
+  readonly subscribeRecover?: { readonly seq: number; readonly epoch: string } | undefined;
 }
 
 export interface SessionInit {
@@ -68,6 +70,13 @@ export class Session implements RegisteredConnection {
   readonly rooms = new Map<string, { member: boolean; client: boolean }>();
   /** How many of `rooms` the client subscribed itself (the `rooms.maxPerConnection` limit). */
   clientRooms = 0;
+  /** The recovery asked on the upgrade (`recover_seq` / `recover_epoch`), null when none. */
+  recover: { readonly seq: number; readonly epoch: string } | null = null;
+  /**
+   * Frames written while the login's recovery is being read: sent after the auth frame and the
+   * replayed pushes (null = not holding, frames go straight out).
+   */
+  held: Array<string | Uint8Array> | null = null;
 
   constructor(init: SessionInit) {
     this.userId = init.userId;
@@ -82,6 +91,11 @@ export class Session implements RegisteredConnection {
   }
 
   send(frame: string | Uint8Array): boolean {
+    if (this.held !== null) {
+      if (this.socket === null || this.ended) return false;
+      this.held.push(frame);
+      return true;
+    }
     return this.socket !== null && this.socket.send(frame);
   }
 

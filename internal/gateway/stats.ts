@@ -25,6 +25,12 @@ export class GatewayStats {
   refreshes = 0;
   refreshesRejected = 0;
   expiringNotices = 0;
+  /** Recovery: pushes numbered, numbering failures (the push went out without seq), recoveries asked and their outcome, pushes replayed. */
+  numbered = 0;
+  numberingErrors = 0;
+  recoveries = 0;
+  recoveriesMissed = 0;
+  replayed = 0;
   /** Room pushes executed on this instance (API, forwarded or pub/sub). */
   roomPushes = 0;
   /** Client subscribe frames answered, by ack code. */

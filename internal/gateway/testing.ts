@@ -209,7 +209,7 @@ export class TestClient<A> {
 
 /** An upgrade request with defaults for the fields a test does not set. */
 export function upgradeInfo(overrides: Partial<UpgradeInfo> = {}): UpgradeInfo {
-  return { token: 'tok-alice', deviceId: 'phone-1', platform: 'ios', clientIp: '10.0.0.1', traceparent: '', userAgent: 'test', ...overrides };
+  return { token: 'tok-alice', deviceId: 'phone-1', platform: 'ios', clientIp: '10.0.0.1', traceparent: '', userAgent: 'test', recoverSeq: '', recoverEpoch: '', ...overrides };
 }
 
 /** Upgrade request, decision, then the socket (opened unless `open` is false). */

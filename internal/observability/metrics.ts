@@ -186,6 +186,20 @@ export function createMetrics(sources: StatsSources): { registry: Registry; hand
   counter('ima_push_stream_commands_total', 'Server push commands executed', [], () => sources.pushStream()?.commands ?? null);
   counter('ima_push_stream_command_errors_total', 'Server push commands that failed', [], () => sources.pushStream()?.commandErrors ?? null);
 
+  // Recovery and token refresh.
+  counter('ima_pushes_numbered_total', 'Pushes numbered (seq) and kept for recovery, per user or room stream', [], () => st.numbered);
+  counter('ima_push_numbering_errors_total', 'Pushes sent without seq because the history could not be written', [], () => st.numberingErrors);
+  counter('ima_recoveries_total', 'Recoveries asked (reconnects with recover_seq, subscribes with recoverSeq), by result', ['result'], () => [
+    [{ result: 'recovered' }, st.recoveries - st.recoveriesMissed],
+    [{ result: 'missed' }, st.recoveriesMissed],
+  ]);
+  counter('ima_recovery_replayed_total', 'Pushes replayed to recovering clients', [], () => st.replayed);
+  counter('ima_token_refreshes_total', 'In-band token refreshes, by result', ['result'], () => [
+    [{ result: 'accepted' }, st.refreshes],
+    [{ result: 'rejected' }, st.refreshesRejected],
+  ]);
+  counter('ima_expiring_notices_total', 'expiring frames sent ahead of a token expiry', [], () => st.expiringNotices);
+
   // Rooms.
   gauge('ima_rooms', 'Rooms with at least one subscribed connection on this instance', [], () => sources.rooms?.().rooms ?? 0);
   gauge('ima_room_subscriptions', '(connection, room) subscriptions on this instance', [], () => sources.rooms?.().subscriptions ?? 0);

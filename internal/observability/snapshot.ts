@@ -90,6 +90,10 @@ export interface StatsDocument {
   readonly redis: { state: 'up' | 'down' | 'not configured'; lastError: string; reRegistrations: number; swept: number };
   readonly registry: RegistryFigures;
   readonly rooms: Omit<RoomFigures, 'perConnection'>;
+  /** Numbered pushes and recoveries (section 10); `recoveries` counts logins and subscriptions that asked. */
+  readonly recovery: { numbered: number; numberingErrors: number; recoveries: number; missed: number; replayed: number };
+  /** In-band token refreshes and `expiring` notices. */
+  readonly refreshes: { accepted: number; rejected: number; notices: number };
   readonly instances: Array<InstanceInfo & { connections?: number; users?: number }>;
 }
 
@@ -136,6 +140,8 @@ export async function buildStats(s: StatsSources, now: number = Date.now()): Pro
     redis: s.redis(),
     registry: s.registry?.() ?? { kind: 'static', registration: 'not configured', lastError: '' },
     rooms: roomsOf(s),
+    recovery: { numbered: st.numbered, numberingErrors: st.numberingErrors, recoveries: st.recoveries, missed: st.recoveriesMissed, replayed: st.replayed },
+    refreshes: { accepted: st.refreshes, rejected: st.refreshesRejected, notices: st.expiringNotices },
     instances,
   };
 }

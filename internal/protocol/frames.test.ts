@@ -240,8 +240,21 @@ describe('decodeClientFrame', () => {
       assertInvalid(decode({ type: 'kick', id: 5 }), AckCode.RESERVED_TYPE, undefined);
     });
 
-    test('RESERVED_TYPES is the set of SPEC.md section 4', () => {
-      assert.deepEqual([...RESERVED_TYPES].sort(), ['ack', 'auth', 'error', 'kick', 'ping', 'pong']);
+    test('RESERVED_TYPES is the set of SPEC.md sections 4 and 10 (server-to-client control types)', () => {
+      assert.deepEqual([...RESERVED_TYPES].sort(), ['ack', 'auth', 'error', 'expiring', 'kick', 'ping', 'pong']);
+    });
+
+    test('subscribe, unsubscribe and refresh are control frames: decoded, never forwarded', () => {
+      assert.deepEqual(decode({ type: 'subscribe', id: 's1', room: 'a:b' }), { kind: 'subscribe', id: 's1', room: 'a:b' });
+      assert.deepEqual(decode({ type: 'subscribe', id: 's2', room: 'bad room' }), { kind: 'subscribe', id: 's2', room: null });
+      assert.deepEqual(decode({ type: 'subscribe', id: 's3', room: 'r', recoverSeq: 7, recoverEpoch: 'e1' }), { kind: 'subscribe', id: 's3', room: 'r', recover: { seq: 7, epoch: 'e1' } });
+      assertInvalid(decode({ type: 'subscribe', id: 's4', room: 'r', recoverSeq: -1, recoverEpoch: 'e' }), AckCode.MALFORMED, 's4');
+      assertInvalid(decode({ type: 'subscribe', id: 's5', room: 'r', recoverSeq: 1 }), AckCode.MALFORMED, 's5');
+      assert.deepEqual(decode({ type: 'unsubscribe', id: 'u1', room: 'r' }), { kind: 'unsubscribe', id: 'u1', room: 'r' });
+      assert.deepEqual(decode({ type: 'refresh', id: 'f1', token: 't' }), { kind: 'refresh', id: 'f1', token: 't' });
+      assertInvalid(decode({ type: 'refresh', id: 'f2', token: '' }), AckCode.MALFORMED, 'f2');
+      assertInvalid(decode({ type: 'refresh', id: 'f3', token: 'x'.repeat(8193) }), AckCode.MALFORMED, 'f3');
+      assertInvalid(decode({ type: 'expiring', id: 'e1' }), AckCode.RESERVED_TYPE, 'e1');
     });
   });
 });

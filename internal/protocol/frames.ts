@@ -33,7 +33,7 @@ export type ClientFrame =
       readonly metadata: Readonly<Record<string, string>> | undefined;
     }
   /** `room` null: missing or not a valid room name (answered with ack 1000). */
-  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly id: string; readonly room: string | null }
+  | { readonly kind: 'subscribe' | 'unsubscribe'; readonly id: string; readonly room: string | null; readonly recover?: { readonly seq: number; readonly epoch: string } }
   | { readonly kind: 'refresh'; readonly id: string; readonly token: string }
   | { readonly kind: 'invalid'; readonly code: AckCode; readonly id: string | undefined; readonly message: string };
 
@@ -109,7 +109,16 @@ export function decodeClientFrame(data: ArrayBuffer | Uint8Array, isBinary = fal
   if (type === 'subscribe' || type === 'unsubscribe') {
     if (id === undefined) return invalid(AckCode.MALFORMED, undefined, `missing or invalid "id" (a string of 1 to ${MAX_ID_LENGTH} characters)`);
     const room = f['room'];
-    return { kind: type, id, room: typeof room === 'string' && ROOM_NAME_RE.test(room) ? room : null };
+    const name = typeof room === 'string' && ROOM_NAME_RE.test(room) ? room : null;
+    const seq = f['recoverSeq'];
+    const epoch = f['recoverEpoch'];
+    if (type === 'subscribe' && seq !== undefined) {
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0 || typeof epoch !== 'string' || epoch.length > 64) {
+        return invalid(AckCode.MALFORMED, id, '"recoverSeq" must be a non-negative integer with "recoverEpoch" a string');
+      }
+      return { kind: type, id, room: name, recover: { seq, epoch } };
+    }
+    return { kind: type, id, room: name };
   }
   if (RESERVED_TYPES.has(type) || type.startsWith('ima.')) {
     return invalid(AckCode.RESERVED_TYPE, id, `type "${type}" is reserved and cannot be sent by clients`);
@@ -166,10 +175,25 @@ export interface AuthOk {
   readonly platform: string;
   readonly instanceId: string;
   readonly heartbeatIntervalMs: number;
+  /** The user's push stream epoch (recovery on). */
+  readonly epoch?: string;
+  /** Recovery asked on the upgrade: whether it worked and how many pushes follow. */
+  readonly recovered?: boolean;
+  readonly missed?: number;
 }
 
 export function encodeAuthOk(a: AuthOk): string {
-  return JSON.stringify({ type: 'auth', ok: true, userId: a.userId, deviceId: a.deviceId, platform: a.platform, instanceId: a.instanceId, heartbeatIntervalMs: a.heartbeatIntervalMs });
+  return JSON.stringify({
+    type: 'auth',
+    ok: true,
+    userId: a.userId,
+    deviceId: a.deviceId,
+    platform: a.platform,
+    instanceId: a.instanceId,
+    heartbeatIntervalMs: a.heartbeatIntervalMs,
+    ...(a.epoch !== undefined ? { epoch: a.epoch } : {}),
+    ...(a.recovered !== undefined ? { recovered: a.recovered, missed: a.missed ?? 0 } : {}),
+  });
 }
 
 export function encodeAuthFail(code: number, reason: string): string {

@@ -12,6 +12,9 @@
  * | `<p>ur:{<userId>}`     | SET    | rooms     | rooms the user is a member of                             |
  * | `<p>ri:{<room>}`       | SET    | rooms     | instance ids holding subscribed connections of the room   |
  * | `<p>ir:<instanceId>`   | SET    | rooms     | rooms that instance registered in `ri` (for its cleanup)  |
+ * | `<p>rq:{<stream>}`     | HASH   | recovery  | a push stream's epoch (e) and last seq (s); expires with the stream |
+ * | `<p>rh:{<stream>}`     | STREAM | recovery  | the stream's last pushes (MAXLEN historySize), entry id `<seq>-1`, fields f (frame), l (filter), t (ms) |
+ * | `<p>rk:{<stream>}:<k>` | STRING | recovery  | seq of an idempotent append (pub/sub ingress), 60 s |
  * | `<p>push:user:<userId>`, `<p>push:room:<room>`, `<p>push:broadcast` | channel | ingress | pub/sub ingress (`redis.pubsubIngress`) |
  *
  * User keys carry a hash tag (`{<userId>}`), so everything of one user lives in one Redis Cluster
@@ -56,6 +59,18 @@ export class RedisKeys {
   }
   pushBroadcastChannel(): string {
     return `${this.prefix}push:broadcast`;
+  }
+  /** `<p>rq:{<stream>}` (stream = `u:<userId>` or `r:<room>`) */
+  historyMeta(stream: string): string {
+    return `${this.prefix}rq:{${stream}}`;
+  }
+  /** `<p>rh:{<stream>}` */
+  history(stream: string): string {
+    return `${this.prefix}rh:{${stream}}`;
+  }
+  /** `<p>rk:{<stream>}:<key>` */
+  historyKey(stream: string, key: string): string {
+    return `${this.prefix}rk:{${stream}}:${key}`;
   }
   /** `<p>instances` */
   instances(): string {

@@ -33,8 +33,11 @@ export function luaFiles(moduleDir: string): (name: string) => string {
  * Defines each script on the client under its name (one key per script). Local definitions only,
  * no I/O: ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT.
  */
-export function defineScripts(client: { defineCommand(name: string, def: { lua: string; numberOfKeys: number }): void }, scripts: Readonly<Record<string, string>>): void {
-  for (const [name, source] of Object.entries(scripts)) client.defineCommand(name, { lua: source, numberOfKeys: 1 });
+export function defineScripts(
+  client: { defineCommand(name: string, def: { lua: string; numberOfKeys: number }): void },
+  scripts: Readonly<Record<string, string | { readonly lua: string; readonly keys: number }>>,
+): void {
+  for (const [name, s] of Object.entries(scripts)) client.defineCommand(name, typeof s === 'string' ? { lua: s, numberOfKeys: 1 } : { lua: s.lua, numberOfKeys: s.keys });
 }
 
 type ScriptFn = (...keysThenArgs: string[]) => Promise<unknown>;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ServerMessageOutput } from '../../api/gen/im/gateway/v1/ServerMessage';
 import type { Result } from '../../pkg/result';
 import type { Logger } from '../observability/logger';
@@ -68,7 +69,10 @@ export class RedisPubSubIngress {
       return;
     }
     const message = decoded.value;
-    const ctx: CallContext = { headers: { 'x-ima-source': 'pubsub' }, deadline: Date.now() + DELIVERY_DEADLINE_MS };
+    // every instance gets the message: the dedupe key makes its numbering (recovery) happen once,
+    // each instance then delivering the same frame, seq included, to its own connections
+    const dedupeKey = createHash('sha1').update(channel).update('\n').update(text).digest('hex');
+    const ctx: CallContext = { headers: { 'x-ima-source': 'pubsub' }, deadline: Date.now() + DELIVERY_DEADLINE_MS, dedupeKey };
     let call: Promise<Result<{ delivered?: unknown }, ApiError>>;
     if (channel === this.broadcast) {
       call = this.api.Broadcast({ message, platforms: [] }, ctx);

@@ -280,8 +280,11 @@ test('replies come after the ack: JSON payloads as JSON, other bytes as base64',
     assert.equal(ack['type'], 'ack');
     assert.equal(ack['message'], 'ok');
     const r1 = await c.next();
-    assert.deepEqual(r1, { type: 'chat.reply', id: 'r1', payload: { echo: 'with-replies' }, ts: 1234, replyTo: 'with-replies', metadata: { k: 'v' } });
+    // replies are pushes to the user: numbered per user (recovery, SPEC.md section 10)
+    assert.deepEqual(r1, { type: 'chat.reply', id: 'r1', payload: { echo: 'with-replies' }, ts: 1234, replyTo: 'with-replies', metadata: { k: 'v' }, seq: r1['seq'] });
+    assert.ok(Number.isSafeInteger(r1['seq']) && (r1['seq'] as number) >= 1);
     const r2 = await c.next();
+    assert.equal(r2['seq'], (r1['seq'] as number) + 1);
     assert.equal(r2['type'], 'blob');
     assert.equal(r2['payload'], Buffer.from([0xff, 0x00, 0x01]).toString('base64'));
     assert.equal(r2['payloadEncoding'], 'base64');

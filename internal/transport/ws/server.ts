@@ -269,6 +269,8 @@ export class WsTransport<S> implements TopicPublisher {
       clientIp: textDecoder.decode(res.getRemoteAddressAsText()),
       traceparent: req.getHeader('traceparent'),
       userAgent: req.getHeader('user-agent'),
+      recoverSeq: query(req, 'recover_seq'),
+      recoverEpoch: query(req, 'recover_epoch'),
     };
     const state = { aborted: false };
     res.onAborted(() => {
