@@ -18,6 +18,7 @@ import { startGateway } from '../support/gateway-process';
 import type { GatewayProcess } from '../support/gateway-process';
 import { startRedis } from '../support/redis';
 import type { TestRedis } from '../support/redis';
+import { TestMucService } from '../support/test-services';
 import { TestWsClient } from '../support/ws-client';
 import type { Frame } from '../support/ws-client';
 import { TEST_JWT_SECRET, configDir, eventually, jwtFor } from './helpers';
@@ -262,5 +263,27 @@ describe('token refresh in band', () => {
     const kick = await c.next('kick', 6_000);
     assert.equal(kick['code'], 4003);
     assert.equal((await c.waitClosed(5_000)).code, 4003);
+  });
+});
+
+describe('token refresh with the MUC provider', () => {
+  test('the MUC validates the refresh token: the same user extends the connection, another user gets 1005', async () => {
+    const muc = await TestMucService.start();
+    cleanups.push(() => muc.stop());
+    const gw = await gateway({ IMA_MUC_ADDR: muc.address }, { 'app.yml': 'auth:\n  refreshNoticeSec: 2\n' });
+    const user = uid('hank');
+    muc.tokens.set('t-old', { userId: user, expireAt: Date.now() + 3_500 });
+    muc.tokens.set('t-new', { userId: user, expireAt: Date.now() + 120_000 });
+    muc.tokens.set('t-other', { userId: uid('ivan'), expireAt: Date.now() + 120_000 });
+    const { c } = await connect(gw, user, {}, 't-old');
+    await c.next('expiring', 5_000);
+    c.send({ type: 'refresh', id: 'x', token: 't-other' });
+    assert.equal((await c.next((f) => f['id'] === 'x'))['code'], 1005);
+    c.send({ type: 'refresh', id: 'y', token: 't-new' });
+    const ack = await c.next((f) => f['id'] === 'y');
+    assert.equal(ack['code'], 0);
+    assert.ok(muc.calls.some((call) => call.token === 't-new' && call.deviceId === 'phone' && call.platform === 'ios'), 'the MUC saw the refresh with the connection\'s device');
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal(c.closeInfo, undefined, 'open past the old expiry');
   });
 });
