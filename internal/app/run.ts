@@ -19,6 +19,7 @@ import { RedisPubSubIngress } from '../rpc/pubsub-ingress';
 import { duplicateClient } from '../redis/client';
 import { buildCluster } from './cluster';
 import { buildCore } from './core';
+import { wsPortFiles } from './assets';
 import { buildUpstreamDirectory, upstreamSource } from './factories';
 import { DrainState, buildOps } from './ops';
 import { runShutdown } from './shutdown';
@@ -91,6 +92,7 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
         slow: CLOSE_REASON[CloseCode.SLOW_CONSUMER],
         internal: CLOSE_REASON[CloseCode.INTERNAL_ERROR],
       },
+      files: wsPortFiles(config.demo.enabled, log),
     },
     log,
     ctx.faults,

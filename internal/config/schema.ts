@@ -234,6 +234,9 @@ export const schema = {
     historyTtlSec: int(300, 5, DAY_SEC, 'how long a push stays recoverable (and an idle stream is kept)'),
     maxStreams: int(100_000, 100, 100_000_000, 'streams (users and rooms) the memory history keeps on one instance; the least recently written goes first'),
   },
+  demo: {
+    enabled: bool(false, 'serve the demo chat page at /demo on the WebSocket port (npm run demo turns it on)', 'IMA_DEMO'),
+  },
   rooms: {
     clientSubscribe: enm(['auto', 'deny', 'business', 'allow'] as const, 'auto', 'subscribe frames from clients: deny (ack 3000), business (asks HandleMessage with type ima.subscribe; code 0 allows), allow; auto = business when a business service is configured, else deny'),
     maxPerConnection: int(100, 1, 100_000, 'rooms a connection may subscribe itself; beyond it ack 3001'),

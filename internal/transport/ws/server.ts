@@ -190,6 +190,14 @@ export class WsTransport<S> implements TopicPublisher {
       close: (ws, code) => this.guard('close', () => this.onClose(ws, code)),
     });
     this.app = app;
+    const files = s.files;
+    if (files !== undefined) {
+      for (const [path, file] of files) {
+        app.get(path, (res) => {
+          res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('cache-control', 'no-cache').writeHeader('access-control-allow-origin', '*').end(file.body);
+        });
+      }
+    }
     app.any('/*', (res) => {
       res.writeStatus('404 Not Found').end('not found');
     });
