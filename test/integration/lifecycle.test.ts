@@ -134,6 +134,23 @@ test('a client that does not read is closed with 4005 when its send buffer passe
   }
 });
 
+test('SIGTERM to `npm start` (as a container runtime or a process manager sends it): the gateway drains, clients get 1001, npm exits 0, no process is left', async () => {
+  // `npm start` runs `exec node dist/main.js`: npm's child is the gateway itself, and npm passes the signal on
+  const g = await startGateway({ env: { IMA_JWT_SECRET: TEST_JWT_SECRET, IMA_KICK_POLICY: 'allow_all' }, wrap: ['sh', '-c', 'exec npm start'] });
+  const clients = await Promise.all(
+    Array.from({ length: 5 }, async (_, i) => {
+      const c = await TestWsClient.connect(g.wsUrl({ token: jwtFor(`npm-${i}`), device_id: 'd', platform: 'web' }));
+      await c.next('auth');
+      return c;
+    }),
+  );
+  const exit = await g.stop('SIGTERM', 20_000);
+  assert.equal(exit.code, 0, `npm exited with ${String(exit.code)} / ${String(exit.signal)}`);
+  for (const c of clients) assert.equal((await c.waitClosed(5000)).code, 1001);
+  assert.ok(g.logs.some((l) => l.includes('"msg":"stopped"')), 'the gateway itself drained and stopped');
+  await assert.rejects(httpGet(`${g.adminUrl}/healthz`), 'nothing listens on the admin port any more');
+});
+
 test('SIGTERM: every client gets close 1001 and the process exits 0', async () => {
   const g = await startGateway({ env: { IMA_JWT_SECRET: TEST_JWT_SECRET, IMA_KICK_POLICY: 'allow_all' } });
   const clients = await Promise.all(
