@@ -15,6 +15,14 @@ const BROWSER_GLOBALS = Object.fromEntries(
   ].map((name) => [name, 'readonly']),
 );
 
+// The demo chat page's script (demo/public/*.js, an ES module) uses a few more.
+const DEMO_GLOBALS = {
+  ...BROWSER_GLOBALS,
+  ...Object.fromEntries(
+    ['WebSocket', 'sessionStorage', 'HTMLFormElement', 'HTMLInputElement', 'HTMLButtonElement', 'HTMLOListElement', 'HTMLUListElement', 'HTMLLIElement'].map((name) => [name, 'readonly']),
+  ),
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'dist-*/**', 'node_modules/**', 'api/gen/**', 'test/interop/java/**', 'docs/**'] },
   js.configs.recommended,
@@ -37,6 +45,27 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'script',
       globals: BROWSER_GLOBALS,
+      parserOptions: { project: './tsconfig.dashboard.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/ban-ts-comment': ['error', { 'ts-check': false, 'ts-nocheck': true, 'ts-ignore': true, 'ts-expect-error': 'allow-with-description' }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-var': 'error',
+      'prefer-const': 'error',
+      eqeqeq: ['error', 'always'],
+      'no-empty': ['error', { allowEmptyCatch: false }],
+      'no-console': 'error',
+    },
+  },
+  {
+    // The demo chat page's script: an ES module, `// @ts-check`, type-checked by the same
+    // tsconfig.dashboard.json (`npm run lint:dashboard`).
+    files: ['demo/public/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: DEMO_GLOBALS,
       parserOptions: { project: './tsconfig.dashboard.json', tsconfigRootDir: import.meta.dirname },
     },
     rules: {
