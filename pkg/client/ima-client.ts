@@ -143,9 +143,12 @@ export class ImaClient {
   private readonly rooms = new Map<string, RoomSub>();
   /** messages sent and not acknowledged yet, by id, in send order */
   private readonly pending = new Map<string, Pending>();
-  /** room requests (subscribe / unsubscribe / refresh) waiting for their ack */
-  private readonly control = new Map<string, (ack: Frame) => void>();
-  private firstConnect: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** control requests (subscribe / unsubscribe / refresh) waiting for their ack: null = the connection was lost first */
+  private readonly control = new Map<string, { readonly settle: (ack: Frame | null) => void; readonly reject: (e: Error) => void }>();
+  /** connect() calls waiting for the next login */
+  private connectWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  /** close() was called: the client is done (a close by the gateway can be followed by connect()) */
+  private closedByUser = false;
 
   constructor(private readonly opts: ImaClientOptions) {
     const WS = opts.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -186,16 +189,25 @@ export class ImaClient {
   }
 
   /**
-   * Connects; resolves once the gateway accepted the first login. Rejects when the client ends
-   * before that (a refusal it does not retry: 4000, 4001, 4002, 1009, or 4003 / 4401 with a fixed
-   * token; or `close()`). Retryable failures (gateway down, 4503, ...) are retried with backoff.
+   * Connects; resolves once the gateway accepted a login. Rejects when the client ends before
+   * that (a refusal it does not retry: 4000, 4001, 4002, 1009, or 4003 / 4401 with a fixed token;
+   * or `close()`). Retryable failures (gateway down, 4503, ...) are retried with backoff. After the
+   * gateway ended the client for good (state 'closed' by a close code above), calling `connect()`
+   * again starts over with the same rooms and stream positions (e.g. once the user chose to log in
+   * here again after 4001); after `close()` it rejects.
    */
   connect(): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error('client closed'));
+    if (this.closedByUser) return Promise.reject(new Error('client closed'));
     if (this._state === 'connected') return Promise.resolve();
     const p = new Promise<void>((resolve, reject) => {
-      this.firstConnect = { resolve, reject };
+      this.connectWaiters.push({ resolve, reject });
     });
+    if (this.stopped) {
+      // closed by the gateway: an explicit connect() starts again
+      this.stopped = false;
+      this.attempt = 0;
+      this._state = 'disconnected';
+    }
     if (this._state === 'disconnected' && this.reconnectTimer === null) void this.open();
     return p;
   }
@@ -226,11 +238,13 @@ export class ImaClient {
    * pushes after a reconnect.
    */
   async subscribe(room: string): Promise<void> {
+    if (this.closedByUser) throw new Error('client closed');
     const sub = this.rooms.get(room) ?? { seq: 0, epoch: null, subscribed: false };
     this.rooms.set(room, sub);
     sub.subscribed = true;
-    if (this._state !== 'connected') return;
+    if (this._state !== 'connected') return; // subscribed by the next login (failures are 'error' events)
     const ack = await this.request({ type: 'subscribe', room });
+    if (ack === null) return; // the connection was lost first: resubscribed by the next login, like above
     if (ack['code'] !== 0) {
       sub.subscribed = false;
       throw new ImaError(`subscribe ${room}: ${String(ack['message'] ?? ack['code'])}`, Number(ack['code']));
@@ -250,6 +264,7 @@ export class ImaClient {
   close(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.closedByUser = true;
     this.clearTimers();
     const ws = this.ws;
     this.ws = null;
@@ -296,8 +311,16 @@ export class ImaClient {
     }
     this.ws = ws;
     this.handshakeTimer = setTimeout(() => {
-      // no auth frame in time: a dead attempt
-      if (this.ws === ws && this._state !== 'connected') ws.close(4000 + 900, 'handshake timeout');
+      // no auth frame in time: a dead attempt. Handled as closed at once: a peer that does not
+      // answer would hold the close handshake (ws waits 30 s for it)
+      this.handshakeTimer = null;
+      if (this.ws !== ws || this._state === 'connected') return;
+      try {
+        ws.close(4000 + 900, 'handshake timeout');
+      } catch {
+        // already closing
+      }
+      this.onClose(ws, 1006, 'handshake timeout (client side)');
     }, this.opts.connectTimeoutMs ?? 10_000);
     ws.onmessage = (ev) => this.onFrame(ev.data);
     ws.onclose = (ev) => this.onClose(ws, ev.code, ev.reason);
@@ -367,9 +390,9 @@ export class ImaClient {
     // resend what was not acknowledged, in send order, with the same ids
     for (const p of this.pending.values()) this.write(p.frame);
     this.resubscribe();
-    const first = this.firstConnect;
-    this.firstConnect = null;
-    first?.resolve();
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.resolve();
   }
 
   private resubscribe(): void {
@@ -383,6 +406,7 @@ export class ImaClient {
       }
       this.request(frame).then(
         (ack) => {
+          if (ack === null) return; // lost again: the next login resubscribes
           if (ack['code'] !== 0) {
             sub.subscribed = false;
             this.emit('error', new ImaError(`resubscribe ${room}: ${String(ack['message'] ?? ack['code'])}`, Number(ack['code'])));
@@ -412,7 +436,7 @@ export class ImaClient {
     const waiter = this.control.get(id);
     if (waiter !== undefined) {
       this.control.delete(id);
-      waiter(f);
+      waiter.settle(f);
       return;
     }
     const p = this.pending.get(id);
@@ -446,23 +470,38 @@ export class ImaClient {
       this.needNewToken = true;
       const token = await this.currentToken();
       const ack = await this.request({ type: 'refresh', token });
+      if (ack === null) return; // the connection was lost: the next login uses the new token
       if (ack['code'] !== 0) this.emit('error', new ImaError(`token refresh refused: ${String(ack['message'] ?? ack['code'])}`, Number(ack['code'])));
     } catch (e) {
       this.emit('error', e instanceof Error ? e : new Error(String(e)));
     }
   }
 
-  /** A control frame with a fresh id; resolves with its ack (or error) frame. */
-  private request(frame: Record<string, unknown>, timeoutMs = this.opts.ackTimeoutMs ?? 10_000): Promise<Frame> {
+  /**
+   * A control frame with a fresh id on the current connection; resolves with its ack (or error)
+   * frame, or with null when that connection is lost before the answer (it cannot come any more).
+   * Rejects after timeoutMs, or when the client closes for good.
+   */
+  private request(frame: Record<string, unknown>, timeoutMs = this.opts.ackTimeoutMs ?? 10_000): Promise<Frame | null> {
     const id = this.nextId();
-    return new Promise<Frame>((resolve, reject) => {
+    return new Promise<Frame | null>((resolve, reject) => {
+      if (this.ws === null || this.ws.readyState !== OPEN) {
+        resolve(null);
+        return;
+      }
       const timer = setTimeout(() => {
         this.control.delete(id);
         reject(new ImaError(`no ack for ${String(frame['type'])} within ${timeoutMs} ms`, -1));
       }, timeoutMs);
-      this.control.set(id, (ack) => {
-        clearTimeout(timer);
-        resolve(ack);
+      this.control.set(id, {
+        settle: (ack) => {
+          clearTimeout(timer);
+          resolve(ack);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
       this.write(JSON.stringify({ ...frame, id }));
     });
@@ -510,6 +549,10 @@ export class ImaClient {
       this.setState('closed');
       return;
     }
+    // control requests of that connection cannot be answered any more: the next login redoes them
+    const lost = [...this.control.values()];
+    this.control.clear();
+    for (const c of lost) c.settle(null);
     if (NEW_TOKEN_CODES.has(code)) this.needNewToken = true;
     this.setState('disconnected');
     this.scheduleReconnect();
@@ -544,10 +587,12 @@ export class ImaClient {
       p.reject(err);
     }
     this.pending.clear();
+    const control = [...this.control.values()];
     this.control.clear();
-    const first = this.firstConnect;
-    this.firstConnect = null;
-    first?.reject(err);
+    for (const c of control) c.reject(err);
+    const waiters = this.connectWaiters;
+    this.connectWaiters = [];
+    for (const w of waiters) w.reject(err);
   }
 
   private setState(s: ClientState): void {

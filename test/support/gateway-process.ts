@@ -25,6 +25,11 @@ export interface StartGatewayOptions {
    * `['sh', '-c', 'ulimit -n 320 && exec "$0" "$@"']` for a low descriptor limit).
    */
   wrap?: string[];
+  /**
+   * Fixed ports instead of free ones: to restart a gateway on the ports it had (clients that
+   * reconnect by themselves find it at the same URL). Take them from freePorts().
+   */
+  ports?: { ws: number; grpc: number; admin: number };
 }
 
 export type { ExitInfo } from './supervised-child';
@@ -113,7 +118,7 @@ function delay(ms: number): Promise<void> {
 
 /** Starts the gateway on free ports and resolves once GET /healthz answers 200. */
 export async function startGateway(opts: StartGatewayOptions = {}): Promise<GatewayProcess> {
-  const [wsPort, grpcPort, adminPort] = (await freePorts(3)) as [number, number, number];
+  const [wsPort, grpcPort, adminPort] = opts.ports !== undefined ? [opts.ports.ws, opts.ports.grpc, opts.ports.admin] : ((await freePorts(3)) as [number, number, number]);
   const sp = spawnGateway(buildEnv(opts, { ws: wsPort, grpc: grpcPort, admin: adminPort }), opts.args ?? [], opts.entry, opts.wrap);
   const { child, logs, exited } = sp;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
