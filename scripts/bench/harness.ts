@@ -149,7 +149,11 @@ export class Bench {
     return [...this.workers, this.loadProc, this.probeProc];
   }
 
-  async startGateway(name: string, opts: { maxConnections?: number; env?: Record<string, string>; execArgv?: string[] } = {}): Promise<Gateway> {
+  /**
+   * Starts a gateway with the benchmark's config (a temporary IMA_CONFIG_DIR with app.yml);
+   * `yaml`: further top-level sections appended to that app.yml (e.g. `['recovery:', '  enabled: false']`).
+   */
+  async startGateway(name: string, opts: { maxConnections?: number; env?: Record<string, string>; execArgv?: string[]; yaml?: string[] } = {}): Promise<Gateway> {
     const dir = fs.mkdtempSync(path.join(this.tmpRoot, 'cfg-'));
     fs.writeFileSync(
       path.join(dir, 'app.yml'),
@@ -174,6 +178,7 @@ export class Bench {
         '  host: 127.0.0.1',
         'multiDevice:',
         '  maxConnectionsPerUser: 0',
+        ...(opts.yaml ?? []),
         '',
       ].join('\n'),
     );

@@ -69,6 +69,31 @@ export function computeGoals(res: Results): Goal[] {
   return g;
 }
 
+/** scenarios.pushToUser.recovery (scenarios/pushToUser.ts): PushToUser with recovery on (the default) and off. */
+interface RecoveryCost {
+  on: number | null;
+  off: number | null;
+  ratioOffOn: number | null;
+  halfPeakRate?: { on: number | null; off: number | null };
+  probeMs?: Record<'saturated' | 'halfPeak', { on: Pctl | null; off: Pctl | null; ratioOffOn: Record<keyof Pctl, number | null> }>;
+  numbered?: Record<string, number | null>;
+  problems?: string[];
+  error?: string;
+}
+type Pctl = { p50: number; p99: number; p999: number };
+
+function recoveryCost(res: Results): RecoveryCost | undefined {
+  const r = res.scenarios['pushToUser']?.['recovery'];
+  return r && typeof r === 'object' ? (r as RecoveryCost) : undefined;
+}
+
+function recoveryProblems(res: Results): string[] {
+  const r = recoveryCost(res);
+  return [...(r?.problems ?? []), ...(r?.error ? [`recovery off run failed: ${r.error}`] : [])];
+}
+
+const pctl = (p: Pctl | null | undefined): string => (p ? `${p.p50}/${p.p99}/${p.p999}` : '–');
+
 interface Row {
   scenario: string;
   ima: number | undefined;
@@ -100,10 +125,15 @@ function rows(res: Results): Row[] {
   const pu = s['pushToUser'];
   add('pushToUser', pu);
   const lat = pu?.['latencyMs'] as Record<string, { saturated: { probe: { p50: number; p99: number; p999: number } }; halfPeak: { probe: { p50: number; p99: number; p999: number } } }> | undefined;
+  const rc = recoveryCost(res);
+  if (pu && 'imaNoRecovery' in pu)
+    out.push({ scenario: 'pushToUser, recovery off', ima: num(pu['imaNoRecovery']), baselines: `recovery on ${fmt(num(pu['ima']))}; off / on ${r2(num(rc?.ratioOffOn))}`, unit: 'PushToUser calls/s, gateway with recovery.enabled: false' });
   if (lat?.['ima']) {
     const l = lat['ima'];
-    out.push({ scenario: 'pushToUser latency at peak', ima: undefined, baselines: `ima p50/p99/p999 ${l.saturated.probe.p50}/${l.saturated.probe.p99}/${l.saturated.probe.p999}; bareGrpc ${lat['bareGrpc'] ? `${lat['bareGrpc'].saturated.probe.p50}/${lat['bareGrpc'].saturated.probe.p99}/${lat['bareGrpc'].saturated.probe.p999}` : '–'}`, unit: 'ms (probe)' });
-    out.push({ scenario: 'pushToUser latency at half peak', ima: undefined, baselines: `ima p50/p99/p999 ${l.halfPeak.probe.p50}/${l.halfPeak.probe.p99}/${l.halfPeak.probe.p999}; bareGrpc ${lat['bareGrpc'] ? `${lat['bareGrpc'].halfPeak.probe.p50}/${lat['bareGrpc'].halfPeak.probe.p99}/${lat['bareGrpc'].halfPeak.probe.p999}` : '–'}`, unit: 'ms (probe)' });
+    const off = lat['imaNoRecovery'];
+    const bg = lat['bareGrpc'];
+    out.push({ scenario: 'pushToUser latency at peak', ima: undefined, baselines: `ima p50/p99/p999 ${pctl(l.saturated.probe)}${off ? `; ima recovery off ${pctl(off.saturated.probe)}` : ''}; bareGrpc ${pctl(bg?.saturated.probe)}`, unit: 'ms (probe)' });
+    out.push({ scenario: 'pushToUser latency at half peak', ima: undefined, baselines: `ima p50/p99/p999 ${pctl(l.halfPeak.probe)}${off ? `; ima recovery off ${pctl(off.halfPeak.probe)}` : ''}; bareGrpc ${pctl(bg?.halfPeak.probe)}`, unit: 'ms (probe)' });
   }
   const fw = s['forward'];
   add('forward', fw);
@@ -140,6 +170,17 @@ function textTable(res: Results, goals: Goal[]): string {
   const rr = roomRatios(res);
   if (rr.length) lines.push('', 'rooms (ratios, no goal; for timeToAllMs lower is better):', ...rr.filter((r) => r.vsBareUws !== undefined || r.vsSocketio !== undefined).map((r) => `  ${r.variant}: ima / bare uWS ${r2(r.vsBareUws)}, ima / Socket.IO ${r2(r.vsSocketio)}`));
   for (const p of roomProblems(res)) lines.push(`  ROOMS PROBLEM: ${p}`);
+  const rc = recoveryCost(res);
+  if (rc) {
+    const h = rc.probeMs?.halfPeak;
+    lines.push(
+      '',
+      'recovery (PushToUser, gateway with recovery on (default) vs off; no goal):',
+      `  calls/s at peak: on ${fmt(num(rc.on))}, off ${fmt(num(rc.off))}, off / on ${r2(num(rc.ratioOffOn))}`,
+      `  probe p50/p99/p999 at half peak: on ${pctl(h?.on)} ms, off ${pctl(h?.off)} ms; p99 off / on ${r2(num(h?.ratioOffOn.p99))}`,
+    );
+    for (const p of recoveryProblems(res)) lines.push(`  RECOVERY PROBLEM: ${p}`);
+  }
   for (const [k, v] of Object.entries(res.errors)) lines.push(`  ERROR ${k}: ${v.split('\n')[0]}`);
   return lines.join('\n');
 }
@@ -147,8 +188,8 @@ function textTable(res: Results, goals: Goal[]): string {
 // ------------------------------------------------------------------------------------------------
 // plot
 
-const COLORS: Record<string, string> = { ima: '#2563eb', bareUws: '#16a34a', bareGrpc: '#16a34a', socketio: '#dc2626' };
-const LABELS: Record<string, string> = { ima: 'IMA gateway', bareUws: 'bare uWS', bareGrpc: 'bare grpc-js', socketio: 'Socket.IO 4' };
+const COLORS: Record<string, string> = { ima: '#2563eb', imaNoRecovery: '#7c3aed', bareUws: '#16a34a', bareGrpc: '#16a34a', socketio: '#dc2626' };
+const LABELS: Record<string, string> = { ima: 'IMA gateway', imaNoRecovery: 'ima, rec. off', bareUws: 'bare uWS', bareGrpc: 'bare grpc-js', socketio: 'Socket.IO 4' };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -219,7 +260,11 @@ function html(res: Results, goals: Goal[]): string {
     const layout = nr === 1 ? `one room of ${fmt(per)}` : `${fmt(nr)} rooms of ${fmt(per)}`;
     charts.push(barChart(`rooms, ${layout}${ms ? ': one push, time to all' : ''}`, ms ? 'ms, call to last subscriber\'s frame, p50 (lower is better)' : 'deliveries/s (higher is better)', pick(o, ['ima', 'bareUws', 'socketio'])));
   }
-  if (s['pushToUser']) charts.push(barChart('pushToUser', 'unary calls/s at fixed concurrency', pick(s['pushToUser'], ['ima', 'bareGrpc'])));
+  if (s['pushToUser']) {
+    const rc = recoveryCost(res);
+    const bars = pick(s['pushToUser'], ['ima', 'imaNoRecovery', 'bareGrpc']).map((b) => (b.key === 'ima' && 'imaNoRecovery' in s['pushToUser']! ? { ...b, label: 'ima, rec. on' } : b));
+    charts.push(barChart('pushToUser', `unary calls/s at fixed concurrency${rc?.ratioOffOn != null ? `; recovery off / on ${r2(rc.ratioOffOn)}` : ''}`, bars));
+  }
   const lat = s['pushToUser']?.['latencyMs'] as Record<string, { saturated: { probe: Record<string, number> }; halfPeak: { probe: Record<string, number> } }> | undefined;
   if (lat?.['ima'])
     charts.push(barChart('PushToUser latency, ima (probe)', 'ms, call start to frame received', [
@@ -227,6 +272,15 @@ function html(res: Results, goals: Goal[]): string {
       { key: 'ima', label: 'p99 @half', value: lat['ima'].halfPeak.probe['p99'] },
       { key: 'ima', label: 'p999 @half', value: lat['ima'].halfPeak.probe['p999'] },
       { key: 'socketio', label: 'p99 @peak', value: lat['ima'].saturated.probe['p99'] },
+    ]));
+  if (lat?.['ima'] && lat['imaNoRecovery'])
+    charts.push(barChart('PushToUser latency, recovery on vs off (probe)', 'ms at half peak, call start to frame received', [
+      { key: 'ima', label: 'p50 on', value: lat['ima'].halfPeak.probe['p50'] },
+      { key: 'imaNoRecovery', label: 'p50 off', value: lat['imaNoRecovery'].halfPeak.probe['p50'] },
+      { key: 'ima', label: 'p99 on', value: lat['ima'].halfPeak.probe['p99'] },
+      { key: 'imaNoRecovery', label: 'p99 off', value: lat['imaNoRecovery'].halfPeak.probe['p99'] },
+      { key: 'ima', label: 'p999 on', value: lat['ima'].halfPeak.probe['p999'] },
+      { key: 'imaNoRecovery', label: 'p999 off', value: lat['imaNoRecovery'].halfPeak.probe['p999'] },
     ]));
   if (s['forward'] || s['cluster'])
     charts.push(barChart('forward and cluster (ima)', 'messages/s, deliveries/s', [
@@ -317,6 +371,28 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
     const probs = roomProblems(res);
     if (probs.length) L.push('', '**Problems seen in this run:**', '', ...probs.map((p) => `- ${p}`));
   }
+  const rc = recoveryCost(res);
+  if (rc) {
+    const p = rc.probeMs;
+    const pu = res.scenarios['pushToUser'];
+    L.push('', '## Recovery cost: PushToUser with recovery on and off (not a goal)', '');
+    L.push(
+      `The pushToUser measurement (${fmt(num(pu?.['connections']))} connections, closed loop at concurrency ${fmt(num(pu?.['concurrency']))} for ${fmt(num(pu?.['durationMs']))} ms, then an open loop at half that peak, the probe running throughout) against the gateway as configured by default (\`recovery.enabled: true\`: every push to a user is numbered and kept in the in-memory history, SPEC section 10) and against a second gateway with \`recovery.enabled: false\`, one after the other in the same run, each after a ${fmt(num(pu?.['warmupMs']))} ms warm-up. Off / on above 1 for calls/s, or below 1 for latency, is what recovery costs; as with every figure here, a difference under ~15 % is within the run-to-run spread, and the order alone can favour the later of the two runs.`,
+      '',
+      '| figure | recovery on (default) | recovery off | off / on |',
+      '|---|---:|---:|---:|',
+      `| PushToUser calls/s at peak | ${fmt(num(rc.on))} | ${fmt(num(rc.off))} | ${r2(num(rc.ratioOffOn))} |`,
+      `| calls/s at half peak (open loop) | ${fmt(num(rc.halfPeakRate?.on))} | ${fmt(num(rc.halfPeakRate?.off))} | – |`,
+    );
+    for (const [at, label] of [['halfPeak', 'half peak'], ['saturated', 'peak']] as const)
+      for (const q of ['p50', 'p99', 'p999'] as const) {
+        const c = p?.[at];
+        L.push(`| probe ${q} at ${label}, ms | ${c?.on?.[q] ?? '–'} | ${c?.off?.[q] ?? '–'} | ${r2(num(c?.ratioOffOn[q]))} |`);
+      }
+    if (rc.numbered) L.push(`| pushes numbered (gateway \`/stats\` recovery.numbered) | ${fmt(num(rc.numbered['ima']))} | ${fmt(num(rc.numbered['imaNoRecovery']))} | – |`);
+    const probs = recoveryProblems(res);
+    if (probs.length) L.push('', '**Problems seen in this run:**', '', ...probs.map((x) => `- ${x}`));
+  }
   if (Object.keys(res.errors).length) {
     L.push('', '## Errors in this run', '');
     for (const [k, v] of Object.entries(res.errors)) L.push(`- ${k}: ${v.split('\n')[0]}`);
@@ -330,7 +406,7 @@ function markdown(res: Results, goals: Goal[], notes: string): string {
     '- memoryPerConnection: RSS and JS heap of the server process after a forced GC, before and after opening N idle connections, divided by N.',
     '- fanout: N connections (10 per user); the gateway gets sequential `Broadcast` calls (or `PushToUsers` calls of 1,000 users each); bare uWS does `app.publish` and Socket.IO `io.emit`, one message per event-loop turn. Frames are the same size (the gateway\'s push frame, 100 B or 4 KiB). Deliveries/s = frames received by all clients / (last frame received - first call).',
     '- rooms: N connections, one user each; the gateway gets `JoinRoom` calls (1,000 users each) for one room of all N and for R rooms of N/R, then sequential `PushToRoom` calls to the one room, and rounds of concurrent `PushToRoom` calls, one to each of the R rooms; bare uWS subscribes ranges of its open sockets to topics and does `app.publish(room)`, Socket.IO does `socket.join(room)` and `io.to(room).emit`, one message (one room) or one round (R rooms) per event-loop turn. Also the time from one push (or one round) to the last subscriber\'s frame. The gateway\'s reported `delivered` and `JoinRoom` `connections` are checked against the subscribers; the frames received are counted.',
-    '- pushToUser: a closed loop of unary PushToUser calls at fixed concurrency for a fixed time (peak), then an open loop at half that rate; meanwhile a probe process with its own connection calls PushToUser for itself every 2 ms and measures call start to frame received (bare grpc-js: to the response).',
+    '- pushToUser: a closed loop of unary PushToUser calls at fixed concurrency for a fixed time (peak), then an open loop at half that rate; meanwhile a probe process with its own connection calls PushToUser for itself every 2 ms and measures call start to frame received (bare grpc-js: to the response). Each server first gets an unmeasured warm-up (`warmupMs` of the same closed loop with the probe). Run against the gateway with its default config (recovery on), then the same against a gateway with `recovery.enabled: false` (`imaNoRecovery` in results.json; the ratio off / on is `scenarios.pushToUser.recovery`), then bare grpc-js.',
     '- forward: connections each keep a few client messages in flight against the test business service (`scripts/test-services.ts`); ack latency = send to ack frame.',
     '- cluster: Redis (`redis-server --save "" --appendonly no`) and three gateway instances; connections spread round-robin over the instances; Broadcast through instance 1 (reaches all), then PushToUsers through instance 1 naming only users connected to instances 2 and 3. The number of connections is bounded by the per-process fd limit of the three gateway processes (about 20,000 each).',
   );
