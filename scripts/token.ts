@@ -15,7 +15,23 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+const HELP = `npm run token -- --user U --device D --platform P [--ttl SEC] [--private-key FILE]
+
+Prints a token the gateway's jwt provider accepts with the current configuration (IMA_CONFIG_DIR,
+APP_ENV, IMA_JWT_SECRET), bound to the device and platform (claims did, plt):
+  --user U             the user id (sub)
+  --device D           the device_id the connection will use
+  --platform P         one of ${PLATFORMS.join(', ')}
+  --ttl SEC            lifetime (default auth.jwt.defaultTtlSec)
+  --private-key FILE   sign with RS256 (PEM) instead of the HS256 secret
+Only the token goes to stdout (use npm run -s token to drop npm's banner).
+`;
+
 function main(): void {
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
   let values: Record<string, string | undefined>;
   try {
     values = parseArgs({
