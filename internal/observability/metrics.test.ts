@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { register as globalRegistry } from 'prom-client';
 import { GatewayStats } from '../gateway/stats';
 import type { AdminRequest } from '../transport/http/server';
-import { UPSTREAM_BUCKETS, createMetrics } from './metrics';
+import { UPSTREAM_BUCKETS, createMetrics, isKnownMetricName } from './metrics';
 import type { StatsSources } from './snapshot';
 
 interface FakeState {
@@ -94,11 +94,13 @@ describe('createMetrics', () => {
     const { registry } = createMetrics(sources);
     const s = await scrape(registry);
     assert.ok(s.types.size > 40, `expected many metrics, got ${s.types.size}`);
-    for (const name of s.types.keys()) assert.ok(name.startsWith('ima_'), `metric ${name} is not prefixed ima_`);
-    for (const series of s.samples.keys()) assert.ok(series.startsWith('ima_'), `series ${series} is not prefixed ima_`);
-    // Process and Node.js default metrics are there, prefixed.
-    assert.equal(s.types.get('ima_process_cpu_seconds_total'), 'counter');
-    assert.equal(s.types.get('ima_nodejs_heap_size_used_bytes'), 'gauge');
+    // ours are prefixed ima_; the process and Node.js defaults keep their standard names (stock dashboards)
+    for (const name of s.types.keys()) assert.ok(isKnownMetricName(name), `metric ${name} is neither ima_ nor a standard process_/nodejs_ one`);
+    for (const series of s.samples.keys()) assert.ok(isKnownMetricName(series), `series ${series} is neither ima_ nor standard`);
+    assert.ok([...s.types.keys()].filter((n) => n.startsWith('ima_')).length > 30);
+    assert.equal(s.types.get('process_cpu_seconds_total'), 'counter');
+    assert.equal(s.types.get('nodejs_heap_size_used_bytes'), 'gauge');
+    assert.equal(s.types.get('nodejs_eventloop_lag_seconds'), 'gauge');
     // Counters end in _total.
     for (const [name, type] of s.types) if (type === 'counter') assert.ok(name.endsWith('_total'), `counter ${name} does not end in _total`);
   });
@@ -108,7 +110,7 @@ describe('createMetrics', () => {
     const b = createMetrics(fakeSources().sources);
     assert.notEqual(a.registry, b.registry);
     assert.equal(globalRegistry.getSingleMetric('ima_ws_connections'), undefined);
-    assert.equal(globalRegistry.getSingleMetric('ima_process_cpu_seconds_total'), undefined);
+    assert.equal(globalRegistry.getSingleMetric('process_cpu_seconds_total'), undefined);
   });
 
   test('gauges and counters read the sources at scrape time', async () => {

@@ -2,8 +2,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AdminHandler } from '../transport/http/server';
 import type { StatsSources } from './snapshot';
 
-/** Every metric name (process and Node.js default metrics included) starts with this. */
+/**
+ * The gateway's own metrics start with this. The default process and Node.js metrics keep their
+ * standard names (`process_cpu_seconds_total`, `nodejs_eventloop_lag_seconds`, ...), so stock
+ * dashboards and alerts work unchanged.
+ */
 export const METRIC_PREFIX = 'ima_';
+const STANDARD_PREFIXES = ['process_', 'nodejs_'] as const;
+
+/** Whether a metric name is ours (ima_) or a standard default one. */
+export function isKnownMetricName(name: string): boolean {
+  return name.startsWith(METRIC_PREFIX) || STANDARD_PREFIXES.some((p) => name.startsWith(p));
+}
 
 /** Upstream RPC latency buckets, in seconds (1 ms .. 10 s). */
 export const UPSTREAM_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -46,7 +56,7 @@ function byLabel(label: string, map: ReadonlyMap<string | number, number> | Reco
  */
 export function createMetrics(sources: StatsSources): { registry: Registry; handler: AdminHandler } {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  collectDefaultMetrics({ register: registry });
   const st = sources.stats;
   const registers = [registry];
 

@@ -88,7 +88,7 @@ interface SeriesDef {
 }
 const SERIES: readonly SeriesDef[] = [
   { key: 'rssBytes', label: 'RSS', unit: 'MiB', scale: MIB, digits: 1, floorPerHour: 32 * MIB, source: '/proc/<pid>/status VmRSS' },
-  { key: 'heapUsedBytes', label: 'V8 heap used', unit: 'MiB', scale: MIB, digits: 1, floorPerHour: 32 * MIB, source: 'ima_nodejs_heap_size_used_bytes' },
+  { key: 'heapUsedBytes', label: 'V8 heap used', unit: 'MiB', scale: MIB, digits: 1, floorPerHour: 32 * MIB, source: 'nodejs_heap_size_used_bytes' },
   {
     key: 'liveHeapBytes',
     label: 'live heap after full GC',
@@ -98,8 +98,8 @@ const SERIES: readonly SeriesDef[] = [
     floorPerHour: 8 * MIB,
     source: `V8 heap used right after two full GCs, forced through the bench wrapper's \`mem\` command every ${(SAMPLE_MS * LIVE_HEAP_EVERY) / 1000} s`,
   },
-  { key: 'lagP99Ms', label: 'event-loop lag p99', unit: 'ms', scale: 1, digits: 1, floorPerHour: 100, source: 'ima_nodejs_eventloop_lag_p99_seconds (window since the previous scrape)', quietOnly: true },
-  { key: 'activeHandles', label: 'active handles', unit: '', scale: 1, digits: 0, floorPerHour: 60, source: 'ima_nodejs_active_handles_total' },
+  { key: 'lagP99Ms', label: 'event-loop lag p99', unit: 'ms', scale: 1, digits: 1, floorPerHour: 100, source: 'nodejs_eventloop_lag_p99_seconds (window since the previous scrape)', quietOnly: true },
+  { key: 'activeHandles', label: 'active handles', unit: '', scale: 1, digits: 0, floorPerHour: 60, source: 'nodejs_active_handles_total' },
   { key: 'openFds', label: 'open fds', unit: '', scale: 1, digits: 0, floorPerHour: 600, source: 'entries of /proc/<pid>/fd' },
 ];
 /**
@@ -474,17 +474,17 @@ async function sampleGateway(g: Gateway, t: number): Promise<Sample> {
     t: Math.round(t * 10) / 10,
     at: new Date().toISOString(),
     rssBytes,
-    heapUsedBytes: v('ima_nodejs_heap_size_used_bytes'),
+    heapUsedBytes: v('nodejs_heap_size_used_bytes'),
     liveHeapBytes: NaN,
-    heapTotalBytes: v('ima_nodejs_heap_size_total_bytes'),
-    externalBytes: v('ima_nodejs_external_memory_bytes'),
-    lagP99Ms: v('ima_nodejs_eventloop_lag_p99_seconds', 1000),
-    lagMeanMs: v('ima_nodejs_eventloop_lag_mean_seconds', 1000),
-    activeHandles: v('ima_nodejs_active_handles_total'),
-    activeResources: v('ima_nodejs_active_resources_total'),
+    heapTotalBytes: v('nodejs_heap_size_total_bytes'),
+    externalBytes: v('nodejs_external_memory_bytes'),
+    lagP99Ms: v('nodejs_eventloop_lag_p99_seconds', 1000),
+    lagMeanMs: v('nodejs_eventloop_lag_mean_seconds', 1000),
+    activeHandles: v('nodejs_active_handles_total'),
+    activeResources: v('nodejs_active_resources_total'),
     openFds,
     connections: v('ima_ws_connections'),
-    cpuSeconds: v('ima_process_cpu_seconds_total'),
+    cpuSeconds: v('process_cpu_seconds_total'),
   };
 }
 

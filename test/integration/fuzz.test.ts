@@ -278,7 +278,7 @@ function internalErrorCount(s: Record<string, unknown>): number {
 
 /**
  * Heap used by the gateway after two forced full GCs (the gc-on-signal preload), read from
- * /metrics `ima_nodejs_heap_size_used_bytes`; the least of three readings.
+ * /metrics `nodejs_heap_size_used_bytes`; the least of three readings.
  */
 async function quietHeap(): Promise<number> {
   phase('forced GC for the heap reading');
@@ -289,8 +289,8 @@ async function quietHeap(): Promise<number> {
     const line = await gw.waitForLog(/test-preload: gc done/, 5_000, from);
     assert.match(line, /"gcExposed":true/, 'the gateway runs with --expose-gc');
     const m = await httpGet(`${gw.adminUrl}/metrics`);
-    const v = /^ima_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(m.body);
-    assert.ok(v?.[1], 'ima_nodejs_heap_size_used_bytes in /metrics');
+    const v = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(m.body);
+    assert.ok(v?.[1], 'nodejs_heap_size_used_bytes in /metrics');
     readings.push(Number(v[1]));
   }
   phase('heap read');
