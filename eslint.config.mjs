@@ -23,6 +23,19 @@ const DEMO_GLOBALS = {
   ),
 };
 
+/** The rules of the browser scripts (the dashboard, the demo page), type-checked with `// @ts-check`. */
+const BROWSER_SCRIPT_RULES = {
+  '@typescript-eslint/ban-ts-comment': ['error', { 'ts-check': false, 'ts-nocheck': true, 'ts-ignore': true, 'ts-expect-error': 'allow-with-description' }],
+  '@typescript-eslint/no-floating-promises': 'error',
+  '@typescript-eslint/no-misused-promises': 'error',
+  '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+  'no-var': 'error',
+  'prefer-const': 'error',
+  eqeqeq: ['error', 'always'],
+  'no-empty': ['error', { allowEmptyCatch: false }],
+  'no-console': 'error',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'dist-*/**', 'node_modules/**', 'api/gen/**', 'test/interop/java/**', 'docs/**'] },
   js.configs.recommended,
@@ -47,17 +60,7 @@ export default tseslint.config(
       globals: BROWSER_GLOBALS,
       parserOptions: { project: './tsconfig.dashboard.json', tsconfigRootDir: import.meta.dirname },
     },
-    rules: {
-      '@typescript-eslint/ban-ts-comment': ['error', { 'ts-check': false, 'ts-nocheck': true, 'ts-ignore': true, 'ts-expect-error': 'allow-with-description' }],
-      '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-var': 'error',
-      'prefer-const': 'error',
-      eqeqeq: ['error', 'always'],
-      'no-empty': ['error', { allowEmptyCatch: false }],
-      'no-console': 'error',
-    },
+    rules: BROWSER_SCRIPT_RULES,
   },
   {
     // The demo chat page's script: an ES module, `// @ts-check`, type-checked by the same
@@ -68,17 +71,7 @@ export default tseslint.config(
       globals: DEMO_GLOBALS,
       parserOptions: { project: './tsconfig.dashboard.json', tsconfigRootDir: import.meta.dirname },
     },
-    rules: {
-      '@typescript-eslint/ban-ts-comment': ['error', { 'ts-check': false, 'ts-nocheck': true, 'ts-ignore': true, 'ts-expect-error': 'allow-with-description' }],
-      '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-var': 'error',
-      'prefer-const': 'error',
-      eqeqeq: ['error', 'always'],
-      'no-empty': ['error', { allowEmptyCatch: false }],
-      'no-console': 'error',
-    },
+    rules: BROWSER_SCRIPT_RULES,
   },
   {
     files: ['scripts/**/*.ts', 'test/**/*.ts', '**/*.test.ts'],
