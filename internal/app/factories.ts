@@ -146,6 +146,7 @@ export function gatewaySettings(config: Config): GatewaySettings {
     policy: { policy: config.multiDevice.policy, maxConnectionsPerUser: config.multiDevice.maxConnectionsPerUser, onConflict: config.multiDevice.onConflict },
     heartbeatIntervalMs: config.websocket.heartbeatIntervalSec * 1000,
     refreshNoticeMs: config.auth.refreshNoticeSec * 1000,
+    maxHeldBytes: config.websocket.maxBackpressureBytes,
     rateLimit: config.websocket.rateLimit,
     forward: {
       maxInFlight: config.forward.maxInFlight,

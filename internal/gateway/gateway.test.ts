@@ -47,6 +47,7 @@ const BASE_SETTINGS: GatewaySettings = {
   policy: { policy: 'one_per_platform', maxConnectionsPerUser: 10, onConflict: 'kick_old' },
   heartbeatIntervalMs: 25_000,
   refreshNoticeMs: 0,
+  maxHeldBytes: 4096,
   rateLimit: { perSecond: 100, burst: 200, closeAfterViolations: 100 },
   forward: { maxInFlight: 64, maxPayloadBytes: 1024, dedupeWindowMs: 60_000, dedupeMaxEntries: 1000 },
 };
@@ -1146,6 +1147,21 @@ describe('recovery at login', () => {
       ['m5', 5],
     ]);
     assert.equal(h.stats.replayed, 2);
+  });
+
+  test('what is held during the read is bounded by the send-buffer limit: beyond it the connection is closed as a slow consumer (4005)', async (t) => {
+    const history = new SlowHistory({ historySize: 10, historyTtlMs: 60_000, maxStreams: 100 });
+    t.after(() => history.close());
+    const h = makeGateway(t, { history });
+    history.hold();
+    const c = await connect(h.gw, {});
+    const big = `{"type":"n","id":"big","payload":"${'x'.repeat(1500)}","ts":1}`;
+    const written = [1, 2, 3, 4].map(() => h.registry.broadcastToUser('alice', big).delivered);
+    assert.deepEqual(written, [1, 1, 0, 0], 'held up to maxHeldBytes (4096), then refused');
+    assert.deepEqual(c.socket.ends, [{ code: 4005, reason: 'slow consumer' }]);
+    history.release();
+    await settle();
+    assert.deepEqual(c.take(), [], 'no auth frame and nothing held is sent to a closed connection');
   });
 
   test('another epoch, or a position the window lost, gives recovered:false and no replay', async (t) => {

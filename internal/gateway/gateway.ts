@@ -27,6 +27,8 @@ export interface GatewaySettings {
   readonly heartbeatIntervalMs: number;
   /** How long before a token's expiry the `expiring` notice goes out (0 = never). */
   readonly refreshNoticeMs: number;
+  /** What a connection may hold while its recovery is read (the send-buffer limit, websocket.maxBackpressureBytes). */
+  readonly maxHeldBytes: number;
   readonly rateLimit: { readonly perSecond: number; readonly burst: number; readonly closeAfterViolations: number };
   readonly forward: {
     readonly maxInFlight: number;
@@ -195,6 +197,7 @@ export class Gateway implements WsHandler<Attempt> {
       // the auth frame waits for the user's stream (epoch, and the missed pushes when asked);
       // whatever is written to the connection meanwhile is held and follows the replay
       s.held = [];
+      s.heldLimit = this.d.settings.maxHeldBytes;
       history.recover(userStream(s.userId), s.recover?.seq ?? null, s.recover?.epoch ?? null).then(
         (r) => this.completeLogin(s, socket, r),
         (e: unknown) => {

@@ -2,6 +2,7 @@ import type { RegisteredConnection } from '../connection/types';
 import type { Platform } from '../protocol/codes';
 import type { TransportSocket } from './ports';
 import { TokenBucket } from '../../pkg/token-bucket';
+import { CLOSE_REASON, CloseCode } from '../protocol/codes';
 
 /** A client message waiting in its connection's ordered forward queue. */
 export interface QueuedMessage {
@@ -77,6 +78,9 @@ export class Session implements RegisteredConnection {
    * replayed pushes (null = not holding, frames go straight out).
    */
   held: Array<string | Uint8Array> | null = null;
+  /** Bytes in `held`, and the most it may take (the send-buffer limit): beyond it the connection is a slow consumer (4005). */
+  private heldBytes = 0;
+  heldLimit = Infinity;
 
   constructor(init: SessionInit) {
     this.userId = init.userId;
@@ -93,6 +97,13 @@ export class Session implements RegisteredConnection {
   send(frame: string | Uint8Array): boolean {
     if (this.held !== null) {
       if (this.socket === null || this.ended) return false;
+      this.heldBytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+      if (this.heldBytes > this.heldLimit) {
+        // as the transport does for a send buffer over its limit: not written, closed as a slow consumer
+        this.held = null;
+        this.socket.end(CloseCode.SLOW_CONSUMER, CLOSE_REASON[CloseCode.SLOW_CONSUMER]);
+        return false;
+      }
       this.held.push(frame);
       return true;
     }
