@@ -78,7 +78,7 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     instances: d.roomInstances,
     stats,
     log: d.log,
-    settings: { clientSubscribe: clientSubscribeMode(config), maxPerConnection: config.rooms.maxPerConnection },
+    settings: { clientSubscribe: clientSubscribeMode(config), maxPerConnection: config.rooms.maxPerConnection, maxHeldBytes: config.websocket.maxBackpressureBytes },
   });
   const gateway = new Gateway({
     instanceId: d.instanceId,

@@ -122,7 +122,7 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
     instances: new LocalRoomInstances(o.instanceId ?? INSTANCE),
     stats,
     log: silentLogger(),
-    settings: { clientSubscribe: o.clientSubscribe ?? 'allow', maxPerConnection: o.maxRooms ?? 3 },
+    settings: { clientSubscribe: o.clientSubscribe ?? 'allow', maxPerConnection: o.maxRooms ?? 3, maxHeldBytes: 4096 },
   });
   const gw = new Gateway({
     instanceId: o.instanceId ?? INSTANCE,
@@ -1162,6 +1162,27 @@ describe('recovery at login', () => {
     history.release();
     await settle();
     assert.deepEqual(c.take(), [], 'no auth frame and nothing held is sent to a closed connection');
+  });
+
+  test('a recovering room subscription holds its room pushes within the send-buffer limit; beyond it 4005', async (t) => {
+    const history = new SlowHistory({ historySize: 10, historyTtlMs: 60_000, maxStreams: 100 });
+    t.after(() => history.close());
+    const h = makeGateway(t, { history, clientSubscribe: 'allow' });
+    const c = await connect(h.gw, {}, true, h.topics);
+    await settle();
+    c.take();
+    history.hold();
+    c.send({ type: 'subscribe', id: 's1', room: 'live', recoverSeq: 0, recoverEpoch: 'e' });
+    await settle();
+    assert.deepEqual(c.take(), []);
+    assert.equal(h.rooms.connections('live'), 1);
+    const big = Buffer.from(`{"type":"n","id":"big","payload":"${'x'.repeat(1500)}","ts":1,"room":"live","seq":1}`);
+    // held (counted as delivered: they go out after the replay) until the limit
+    assert.deepEqual([1, 2, 3].map(() => h.rooms.publish('live', big, new Set(), new Set())), [1, 1, 0]);
+    assert.deepEqual(c.socket.ends, [{ code: 4005, reason: 'slow consumer' }]);
+    history.release();
+    await settle();
+    assert.deepEqual(c.take(), []);
   });
 
   test('another epoch, or a position the window lost, gives recovered:false and no replay', async (t) => {

@@ -1,6 +1,6 @@
 import type { ConnectionManager } from '../connection/manager';
 import type { Logger } from '../observability/logger';
-import { AckCode } from '../protocol/codes';
+import { AckCode, CLOSE_REASON, CloseCode } from '../protocol/codes';
 import type { RoomInstances, RoomMembers } from '../rooms/types';
 import type { TopicPublisher } from './ports';
 import type { Session } from './session';
@@ -12,6 +12,8 @@ export interface RoomSettings {
   readonly clientSubscribe: ClientSubscribeMode;
   /** Rooms a connection may subscribe itself (member rooms do not count). */
   readonly maxPerConnection: number;
+  /** What a recovering subscription may hold while its history is read (the send-buffer limit); beyond it: 4005. */
+  readonly maxHeldBytes: number;
 }
 
 export interface RoomHubDeps {
@@ -262,6 +264,12 @@ export class RoomHub {
       // recovering subscriptions: not in the topic yet, their pushes wait for `release`
       for (const [s, held] of catching) {
         if (exclude.has(s.userId) || (platforms.size > 0 && !platforms.has(s.platform))) continue;
+        if (held.reduce((n, f) => n + f.byteLength, frame.byteLength) > this.d.settings.maxHeldBytes) {
+          // as a send buffer over its limit: not written, closed as a slow consumer
+          this.stopCatching(s, room);
+          s.close(CloseCode.SLOW_CONSUMER, CLOSE_REASON[CloseCode.SLOW_CONSUMER]);
+          continue;
+        }
         held.push(frame);
         delivered++;
       }
@@ -284,7 +292,7 @@ export class RoomHub {
           }
         }
       }
-      delivered = this.d.publisher.publish(topic, frame);
+      delivered += this.d.publisher.publish(topic, frame);
       for (const s of held) s.socket?.subscribe(topic);
     }
     this.d.stats.messagesOut += delivered;
