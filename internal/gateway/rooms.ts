@@ -285,7 +285,7 @@ export class RoomHub {
       if (exclude.size > 0) {
         for (const u of exclude) {
           for (const s of this.d.registry.getUserConnections(u)) {
-            if (s.rooms.has(room) && s.socket !== null) {
+            if (s.rooms.has(room) && s.socket !== null && catching?.has(s) !== true) {
               s.socket.unsubscribe(topic);
               held.push(s);
             }
