@@ -38,7 +38,7 @@ export interface LocalApi extends GatewayApi {
   /** Subscribes / unsubscribes this instance's connections of the users (membership already stored); how many. */
   joinLocal(room: string, userIds: readonly string[]): number;
   leaveLocal(room: string, userIds: readonly string[]): number;
-  /** Allocates a push's seqs once for the cluster (null: recovery off, or the history failed). */
+  /** Allocates a push's seqs once for the cluster (null: recovery off; empty: the history failed, no one numbers it again). */
   numberUserPush(req: PushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null>;
   numberRoomPush(req: RoomPushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null>;
 }

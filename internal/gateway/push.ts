@@ -141,12 +141,22 @@ export class PushService implements GatewayApi {
     }
   }
 
-  /** Allocates the seqs of a user push once for the whole cluster (the instance the backend called); null when recovery is off or the history failed. */
+  /**
+   * Allocates the seqs of a user push once for the whole cluster (the instance the backend
+   * called). null when recovery is off; an empty map when the history could not be written in
+   * time: the push then goes out without seq everywhere, and nobody tries to number it again
+   * (a second wait on a stalled history would take the call past its deadline).
+   */
   async numberUserPush(req: PushRequestOutput, ctx: CallContext): Promise<ReadonlyMap<string, number> | null> {
     const prepared = this.prepare(req, ctx);
     if (!prepared.ok) return null;
     const users = req.userIds.length > 0 ? [...new Set(req.userIds)] : [req.userId];
-    return this.number(users.map((u) => ({ stream: userStream(u), framePrefix: prepared.value.prefix, filter: prepared.value.filterJson })), ctx);
+    return this.numberOnce(users.map((u) => ({ stream: userStream(u), framePrefix: prepared.value.prefix, filter: prepared.value.filterJson })), ctx);
+  }
+
+  private async numberOnce(items: AppendItem[], ctx: CallContext): Promise<ReadonlyMap<string, number> | null> {
+    if (this.d.history === null) return null;
+    return (await this.number(items, ctx)) ?? new Map<string, number>();
   }
 
   /** The same for a room push. */
@@ -154,7 +164,7 @@ export class PushService implements GatewayApi {
     const checked = this.checkRoomPush(req);
     if (!checked.ok) return null;
     const prefix = this.encodePrefix(checked.value.message, ctx, req.room);
-    return this.number([{ stream: roomStream(req.room), framePrefix: prefix, filter: roomFilterJson(checked.value.exclude, checked.value.platforms) }], ctx);
+    return this.numberOnce([{ stream: roomStream(req.room), framePrefix: prefix, filter: roomFilterJson(checked.value.exclude, checked.value.platforms) }], ctx);
   }
 
   async Broadcast(req: BroadcastRequestOutput, _ctx: CallContext): Promise<Result<BroadcastResponse, ApiError>> {
