@@ -25,6 +25,8 @@ import type { RedisClient } from '../redis/client';
 import { ResilientPresenceStore } from '../presence/resilient';
 import type { PresenceEntry, PresenceStore } from '../presence/types';
 import type { GatewayApi } from '../rpc/api';
+import type { Spans } from '../observability/tracing';
+import { TracedPeerForwarder } from '../cluster/traced';
 
 /** What the rest of the app needs of the cluster, memory (one instance) or Redis (many). */
 export interface Cluster {
@@ -57,6 +59,8 @@ export interface ClusterDeps {
   /** Every login of this instance (written back to Redis when it returns). */
   readonly localEntries: () => PresenceEntry[];
   readonly log: Logger;
+  /** Tracing on: every call to another instance a client span; null = off. */
+  readonly spans: Spans | null;
 }
 
 /** What the membership loop needs of this instance's rooms (the RoomHub). */
@@ -108,7 +112,8 @@ function redisCluster(config: Config, d: ClusterDeps): Cluster {
   const store = new RedisPresenceStore(client, keys, leases, d.log);
   const resilient = new ResilientPresenceStore(store, d.localSessions, d.log);
   const roomInstances = new RedisRoomInstances(client, keys, d.instanceId);
-  const peers = new PeerForwarder(config.server.apiToken, 5000, peerCredentials(config.server));
+  const channel = new PeerForwarder(config.server.apiToken, 5000, peerCredentials(config.server));
+  const peers = d.spans === null ? channel : new TracedPeerForwarder(channel, d.spans);
   return {
     kind: 'redis',
     presence: resilient,
@@ -136,7 +141,7 @@ function redisCluster(config: Config, d: ClusterDeps): Cluster {
       ),
     liveInstances: () => leases.liveInstances(),
     close: async () => {
-      peers.close();
+      channel.close();
       await resilient.close();
       await client.quit().catch(() => client.disconnect());
     },

@@ -15,6 +15,7 @@ import type { Session } from '../gateway/session';
 import { GatewayStats } from '../gateway/stats';
 import { StatusEventQueue } from '../gateway/status-events';
 import type { Logger } from '../observability/logger';
+import type { Spans } from '../observability/tracing';
 import type { PresenceStore } from '../presence/types';
 import type { BusinessClient } from '../rpc/business';
 import type { UpstreamPool } from '../rpc/upstream';
@@ -49,13 +50,15 @@ export interface CoreDeps {
   readonly topics: TopicPublisher;
   readonly upstreams: UpstreamDirectory;
   readonly log: Logger;
+  /** Tracing on: spans of upgrades, MUC calls, forwards and HandleMessage calls; null = off. */
+  readonly spans: Spans | null;
 }
 
 export function buildCore(config: Config, d: CoreDeps): Core {
   const stats = new GatewayStats();
   const ids = new IdGenerator();
-  const { verifier, provider, pool: mucPool } = buildTokenVerifier(config, config.app.name);
-  const business = buildBusinessClients(config);
+  const { verifier, provider, pool: mucPool } = buildTokenVerifier(config, config.app.name, d.spans);
+  const business = buildBusinessClients(config, d.spans);
   const upstreamPools: Array<readonly [string, UpstreamPool<grpc.Client>]> = [];
   if (mucPool !== null) {
     d.upstreams.follow('muc', (a) => mucPool.setAddresses(a));
@@ -94,6 +97,8 @@ export function buildCore(config: Config, d: CoreDeps): Core {
     remote: d.kicker,
     rooms,
     history: d.history,
+    spans: d.spans,
+    topics: d.topics,
   });
   const pushes = new PushService({
     instanceId: d.instanceId,

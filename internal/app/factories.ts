@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
 import { CachedTokenVerifier } from '../auth/cached';
 import { JwtVerifier } from '../auth/jwt';
-import { MucTokenVerifier } from '../auth/muc';
+import { MucTokenVerifier, TracedTokenVerifier } from '../auth/muc';
 import type { TokenVerifier } from '../auth/types';
 import type { Config } from '../config/schema';
 import { resolveAuthProvider } from '../config/load';
@@ -17,6 +17,8 @@ import { NacosRegistry } from '../discovery/nacos';
 import { StaticRegistry } from '../discovery/static';
 import type { Registry } from '../discovery/types';
 import type { Logger } from '../observability/logger';
+import type { Spans } from '../observability/tracing';
+import { TracedBusinessClient } from '../rpc/traced';
 
 /** Factories of the composition root: each takes exactly its config slice. */
 
@@ -87,7 +89,8 @@ export function buildUpstreamDirectory(config: Config, log: Logger): UpstreamDir
   }
 }
 
-export function buildTokenVerifier(config: Config, instanceAppName: string): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt'; pool: UpstreamPool<grpc.Client> | null } {
+/** `spans`: tracing on, each MUC call a client span (inside the cache: hits make none). */
+export function buildTokenVerifier(config: Config, instanceAppName: string, spans: Spans | null = null): { verifier: CachedTokenVerifier; provider: 'muc' | 'jwt'; pool: UpstreamPool<grpc.Client> | null } {
   const provider = resolveAuthProvider(config);
   let inner: TokenVerifier;
   let mucPool: UpstreamPool<grpc.Client> | null = null;
@@ -98,7 +101,8 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
       const pool = new UpstreamPool('MUCService', grpcType.im.gateway.v1.MUCService, []);
       mucPool = pool;
       const triple: TripleIdentity = { version: config.client.muc.version, group: config.client.muc.group, appName: instanceAppName };
-      inner = new MucTokenVerifier(pool, triple, config.auth.timeoutMs);
+      const muc = new MucTokenVerifier(pool, triple, config.auth.timeoutMs);
+      inner = spans === null ? muc : new TracedTokenVerifier(muc, spans);
       break;
     }
     case 'jwt': {
@@ -121,9 +125,10 @@ export function buildTokenVerifier(config: Config, instanceAppName: string): { v
 /**
  * The business client for forwarding (behind the circuit breaker) and the one for status events
  * (their own queue retries with backoff, so their failures do not open the forwarding breaker);
- * both share one channel pool.
+ * both share one channel pool. `spans`: tracing on, each HandleMessage call a client span (inside
+ * the breaker: refused calls make none).
  */
-export function buildBusinessClients(config: Config): {
+export function buildBusinessClients(config: Config, spans: Spans | null = null): {
   forward: BusinessClient;
   status: BusinessClient | null;
   breakerState: () => string;
@@ -138,7 +143,7 @@ export function buildBusinessClients(config: Config): {
   const triple: TripleIdentity = { version: config.client.business.version, group: config.client.business.group, appName: config.app.name };
   const breaker = new CircuitBreaker({ failureThreshold: config.forward.breakerFailureThreshold, resetTimeoutMs: config.forward.breakerResetMs });
   const raw = new GrpcBusinessClient(pool, triple, config.forward.timeoutMs);
-  return { forward: new BreakerBusinessClient(raw, breaker), status: raw, breakerState: () => breaker.state, pool };
+  return { forward: new BreakerBusinessClient(spans === null ? raw : new TracedBusinessClient(raw, spans), breaker), status: raw, breakerState: () => breaker.state, pool };
 }
 
 export function gatewaySettings(config: Config): GatewaySettings {

@@ -43,7 +43,7 @@ export interface OpsDeps {
   readonly cluster: Cluster;
   readonly membership: ClusterMembership | null;
   readonly registry: ConnectionManager<Session>;
-  readonly transport: { readonly listening: boolean; readonly slowConsumers: number };
+  readonly transport: { readonly listening: boolean; readonly slowConsumers: number; readonly settings: { readonly maxConnections: number } };
   readonly grpcServer: GrpcServer;
   readonly upstreams: UpstreamDirectory;
   readonly pushStream: PushStreamClient | null;
@@ -102,6 +102,8 @@ export function buildOps(config: Config, d: OpsDeps): Ops {
     slowConsumers: () => transport.slowConsumers,
     internalErrors: () => ({ ...d.faults.counts }),
     draining: () => d.drain.draining,
+    ready: () => currentReadiness().ready,
+    maxConnections: () => transport.settings.maxConnections,
     rooms: () => ({
       rooms: core.rooms.roomCount,
       subscriptions: core.rooms.subscriptions,

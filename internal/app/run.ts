@@ -16,6 +16,8 @@ import { UpstreamPool } from '../rpc/upstream';
 import { uwsIsNative } from '../transport/ws/native';
 import { WsTransport } from '../transport/ws/server';
 import { RedisPubSubIngress } from '../rpc/pubsub-ingress';
+import { TracedApi } from '../rpc/traced';
+import { startTracing, tracingSettings } from '../observability/tracing';
 import { duplicateClient } from '../redis/client';
 import { buildCluster } from './cluster';
 import { buildCore } from './core';
@@ -26,6 +28,8 @@ import { runShutdown } from './shutdown';
 
 /** Descriptors kept free besides the admin port's connections: gRPC clients, upstream channels, Redis, Nacos, logs. */
 const FD_RESERVE_OTHER = 256;
+/** How long shutdown waits for the last spans to reach the collector. */
+const TRACING_FLUSH_MS = 3_000;
 
 export interface AppContext {
   readonly instanceId: string;
@@ -54,6 +58,10 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
   }
   if (config.server.apiToken === '') log.warn('server.apiToken is empty: the push API is open to anyone who reaches the gRPC and admin ports');
   const startedAt = Date.now();
+  // tracing off: the SDK is never imported, and no component gets spans
+  const traceSettings = tracingSettings(config, process.env, { version: ctx.version, instanceId });
+  const tracing = traceSettings === null ? null : await startTracing(traceSettings, log);
+  const spans = tracing?.spans ?? null;
 
   const registry = new ConnectionManager<Session>();
   const upstreams = buildUpstreamDirectory(config, log);
@@ -62,6 +70,7 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     localSessions: (userId) => registry.getUserConnections(userId).map((s) => entryOf(s, instanceId)),
     localEntries: () => registry.all().map((s) => entryOf(s, instanceId)),
     log,
+    spans,
   });
   // stay below the descriptor limit: at it, accept() fails in a loop and nothing is reachable
   const ws = config.websocket;
@@ -109,8 +118,9 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
     topics: transport,
     upstreams,
     log,
+    spans,
   });
-  const api = cluster.api(core.pushes);
+  const api = spans === null ? cluster.api(core.pushes) : new TracedApi(cluster.api(core.pushes), spans);
   const guard = new CallGuard({ apiToken: config.server.apiToken, version: config.server.version, group: config.server.group });
   const grpcServer = new GrpcServer(config.server, api, guard, log);
   const advertise = advertisedHost(config.server.host, config.app.advertiseHost);
@@ -256,6 +266,7 @@ export async function startApp(config: Config, ctx: AppContext): Promise<Running
               await Promise.allSettled([upstreams.registry.close(), core.verifier.close(), core.business.forward.close(), cluster.close(), ops.admin.close()]);
             },
           },
+          { name: 'export the last spans', run: () => tracing?.shutdown(TRACING_FLUSH_MS) },
         ],
         config.app.shutdownTimeoutSec * 1000,
         log,

@@ -7,6 +7,10 @@ import { CloseCode } from '../protocol/codes';
 import type { TripleIdentity, UpstreamPool } from '../rpc/upstream';
 import { classifyGrpcError, tripleMetadata, unary } from '../rpc/upstream';
 import type { Identity, TokenRequest, TokenVerifier, VerifyError } from './types';
+import type { Spans } from '../observability/tracing';
+import { ATTR, recordGrpcStatus, rpcAttributes } from '../observability/tracing';
+
+const MUC_SERVICE = 'im.gateway.v1.MUCService';
 
 /**
  * Verifies tokens by calling MUCService.ValidateToken with a deadline. `valid=false` is an
@@ -27,7 +31,7 @@ export class MucTokenVerifier implements TokenVerifier {
         unary<Parameters<typeof client.ValidateToken>[0], TokenValidateResponseOutput>(
           (r, md, o, cb) => client.ValidateToken(r, md, o, cb),
           { token: req.token, deviceId: req.deviceId, platform: req.platform, clientIp: req.clientIp, instanceId: req.instanceId },
-          tripleMetadata(this.triple),
+          tripleMetadata(this.triple, req.traceparent !== undefined ? { traceparent: req.traceparent } : undefined),
           this.timeoutMs,
         ),
       );
@@ -44,5 +48,46 @@ export class MucTokenVerifier implements TokenVerifier {
 
   async close(): Promise<void> {
     this.pool.close();
+  }
+}
+
+/**
+ * Tracing decorator (tracing on): each ValidateToken call is a client span, child of the span
+ * named by the request's traceparent (the upgrade), and the call carries the client span's
+ * traceparent. Sits inside the token cache: a cached answer makes no call and no span. The token
+ * is never put on the span.
+ */
+export class TracedTokenVerifier implements TokenVerifier {
+  constructor(
+    private readonly inner: TokenVerifier,
+    private readonly spans: Spans,
+  ) {}
+
+  async verify(req: TokenRequest): Promise<Result<Identity, VerifyError>> {
+    const span = this.spans.start(`${MUC_SERVICE}/ValidateToken`, 'client', req.traceparent ?? '', {
+      ...rpcAttributes(MUC_SERVICE, 'ValidateToken'),
+      [ATTR.deviceId]: req.deviceId,
+      [ATTR.platform]: req.platform,
+    });
+    try {
+      const r = await this.inner.verify({ ...req, traceparent: span.traceparent });
+      if (r.ok) {
+        span.set(ATTR.userId, r.value.userId);
+        recordGrpcStatus(span, 'client', 0, '');
+      } else if (r.error.kind === 'invalid') {
+        // the MUC answered (valid=false): the call succeeded, the token did not
+        span.set(ATTR.closeCode, r.error.code);
+        recordGrpcStatus(span, 'client', 0, '');
+      } else {
+        span.fail(r.error.message);
+      }
+      return r;
+    } finally {
+      span.end();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
   }
 }

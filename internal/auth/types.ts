@@ -8,6 +8,8 @@ export interface TokenRequest {
   readonly platform: Platform;
   readonly clientIp: string;
   readonly instanceId: string;
+  /** W3C trace context of the upgrade span (tracing on): sent with the MUC call. Absent with tracing off. */
+  readonly traceparent?: string;
 }
 
 /** A verified identity. `expireAt` is unix ms after which the token is invalid; 0 = no expiry. */

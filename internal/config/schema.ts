@@ -241,6 +241,21 @@ export const schema = {
     clientSubscribe: enm(['auto', 'deny', 'business', 'allow'] as const, 'auto', 'subscribe frames from clients: deny (ack 3000), business (asks HandleMessage with type ima.subscribe; code 0 allows), allow; auto = business when a business service is configured, else deny'),
     maxPerConnection: int(100, 1, 100_000, 'rooms a connection may subscribe itself; beyond it ack 3001'),
   },
+  tracing: {
+    enabled: bool(false, 'OpenTelemetry tracing: spans for upgrades, forwards, push API calls and cluster hops, exported over OTLP/HTTP (off: the SDK is not even loaded)', 'IMA_TRACING_ENABLED'),
+    endpoint: str('', 'OTLP/HTTP traces URL; empty = OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, else http://127.0.0.1:4318/v1/traces', {
+      env: 'IMA_TRACING_ENDPOINT',
+      pattern: /^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/,
+      patternDoc: 'an http:// or https:// URL',
+    }),
+    sampleRatio: str('1', 'share of new traces recorded, 0 to 1; a trace begun by a caller (traceparent) follows the caller\'s decision', {
+      env: 'IMA_TRACING_SAMPLE_RATIO',
+      nonEmpty: true,
+      pattern: /^(?:0(?:\.\d{1,6})?|1(?:\.0{1,6})?|\.\d{1,6})$/,
+      patternDoc: 'a number from 0 to 1, e.g. 0.1',
+    }),
+    serviceName: str('', 'service.name of the spans; empty = OTEL_SERVICE_NAME, else app.name', { pattern: /^\S{1,128}$/, patternDoc: '1 to 128 characters, no spaces' }),
+  },
 } as const satisfies Section;
 
 type ValueOf<F> = F extends IntField

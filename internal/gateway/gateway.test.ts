@@ -14,12 +14,12 @@ import type { PolicySettings } from '../policy/policy';
 import { MemoryPresenceStore } from '../presence/memory';
 import type { NewLogin, PresenceEntry, PresenceStore, RegisterResult } from '../presence/types';
 import type { UpgradeInfo } from './ports';
-import { Gateway } from './gateway';
+import { BROADCAST_TOPIC, Gateway } from './gateway';
 import type { GatewaySettings } from './gateway';
 import type { Attempt } from './session';
 import { Rejection, Session } from './session';
 import { GatewayStats } from './stats';
-import type { Frame, TestClient, TokenOutcome } from './testing';
+import type { FakeSocket, Frame, TestClient, TokenOutcome } from './testing';
 import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, RecordingEvents, RecordingRemoteKicker, connect, reply, settle, silentLogger } from './testing';
 import { RoomHub } from './rooms';
 import type { ClientSubscribeMode } from './rooms';
@@ -96,6 +96,11 @@ function fakeClock(t: TestContext): void {
   t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: T0 });
 }
 
+/** The room topics a socket is subscribed to (every live socket is also in BROADCAST_TOPIC), sorted. */
+function roomTopics(socket: FakeSocket): string[] {
+  return [...socket.topics].filter((t) => t.startsWith('r:')).sort();
+}
+
 /** The one place a Gateway is built: adjust here when its constructor changes. */
 function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
   fakeClock(t);
@@ -125,6 +130,7 @@ function makeGateway(t: TestContext, o: HarnessOptions = {}): Harness {
     settings: { clientSubscribe: o.clientSubscribe ?? 'allow', maxPerConnection: o.maxRooms ?? 3, maxHeldBytes: 4096 },
   });
   const gw = new Gateway({
+    topics,
     instanceId: o.instanceId ?? INSTANCE,
     verifier,
     presence,
@@ -1034,7 +1040,7 @@ describe('rooms: subscribe frames and member rooms', () => {
       ['s4', 1000],
       ['s5', 0],
     ]);
-    assert.deepEqual([...c.socket.topics].sort(), ['r:lobby']);
+    assert.deepEqual(roomTopics(c.socket), ['r:lobby']);
     assert.equal(h.rooms.connections('lobby'), 1);
     assert.equal(h.rooms.publish('lobby', Buffer.from('{"type":"x"}'), new Set(), new Set()), 1);
     assert.deepEqual(c.take(), [{ type: 'x' }]);
@@ -1048,7 +1054,7 @@ describe('rooms: subscribe frames and member rooms', () => {
     const c = await inRoom(h);
     c.send({ type: 'subscribe', id: 's1', room: 'lobby' });
     assert.deepEqual(c.take().map((f) => [f['id'], f['code']]), [['s1', 3000]]);
-    assert.equal(c.socket.topics.size, 0);
+    assert.equal(roomTopics(c.socket).length, 0);
   });
 
   test('business: the subscription waits in the ordered queue for HandleMessage (ima.subscribe); 0 subscribes, another code is 3000', async (t) => {
@@ -1071,28 +1077,47 @@ describe('rooms: subscribe frames and member rooms', () => {
       ['s1', 3000, 'members only'],
       ['s2', 0, undefined],
     ]);
-    assert.deepEqual([...c.socket.topics], ['r:lobby']);
+    assert.deepEqual(roomTopics(c.socket), ['r:lobby']);
   });
 
   test('member rooms: subscribed at login; JoinRoom reaches a login still upgrading; membership and own subscription are kept apart', async (t) => {
     const h = makeGateway(t, { clientSubscribe: 'allow' });
     await h.members.join('team', ['alice']);
     const a = await inRoom(h);
-    assert.deepEqual([...a.socket.topics], ['r:team']);
+    assert.deepEqual(roomTopics(a.socket), ['r:team']);
     // a second device of alice between upgrade and open
     const pending = await connect(h.gw, { deviceId: 'pc', platform: 'windows' }, false, h.topics);
     assert.equal(h.rooms.joinLocal('news', ['alice'], (u) => h.gw.pendingOf(u)), 2);
     pending.open();
-    assert.deepEqual([...pending.socket.topics].sort(), ['r:news', 'r:team']);
+    assert.deepEqual(roomTopics(pending.socket), ['r:news', 'r:team']);
     // her own subscription survives LeaveRoom
     a.send({ type: 'subscribe', id: 's1', room: 'news' });
     assert.equal(h.rooms.leaveLocal('news', ['alice'], (u) => h.gw.pendingOf(u)), 1);
-    assert.deepEqual([...a.socket.topics].sort(), ['r:news', 'r:team']);
-    assert.deepEqual([...pending.socket.topics], ['r:team']);
+    assert.deepEqual(roomTopics(a.socket), ['r:news', 'r:team']);
+    assert.deepEqual(roomTopics(pending.socket), ['r:team']);
     // excluded users are skipped by a native publish and back in the topic after it
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(['alice']), new Set()), 0);
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set(['windows'])), 1);
     assert.equal(h.rooms.publish('team', Buffer.from('{"type":"t"}'), new Set(), new Set()), 2);
+  });
+});
+
+describe('broadcast topic', () => {
+  test('a live connection joins BROADCAST_TOPIC at open; a pending or a closed one is not written or counted', async (t) => {
+    const h = makeGateway(t);
+    const a = await connect(h.gw, { token: 'tok-alice', deviceId: 'a1', platform: 'ios' }, true, h.topics);
+    const b = await connect(h.gw, { token: 'tok-bob', deviceId: 'b1', platform: 'web' }, true, h.topics);
+    const pending = await connect(h.gw, { token: 'tok-erin', deviceId: 'e1', platform: 'web' }, false, h.topics);
+    await settle();
+    a.take();
+    b.take();
+    assert.ok(a.socket.topics.has(BROADCAST_TOPIC) && b.socket.topics.has(BROADCAST_TOPIC));
+    const f = Buffer.from('{"type":"n","id":"x","payload":null,"ts":1}');
+    assert.equal(h.gw.broadcast(f), 2);
+    assert.deepEqual(a.take().map((m) => m['id']), ['x']);
+    assert.deepEqual(pending.take(), []);
+    b.socket.end(1000, 'bye');
+    assert.equal(h.gw.broadcast(f), 1);
   });
 });
 
@@ -1147,6 +1172,31 @@ describe('recovery at login', () => {
       ['m5', 5],
     ]);
     assert.equal(h.stats.replayed, 2);
+  });
+
+  test('a Broadcast during the read: one topic publish reaches the live connections, the recovering one holds it and gets it after its auth frame, then joins the topic', async (t) => {
+    const history = new SlowHistory({ historySize: 10, historyTtlMs: 60_000, maxStreams: 100 });
+    t.after(() => history.close());
+    const h = makeGateway(t, { history });
+    const live = await connect(h.gw, { deviceId: 'live-1', platform: 'android' }, true, h.topics);
+    await settle();
+    assert.equal(live.take()[0]?.['type'], 'auth');
+    assert.ok(live.socket.topics.has(BROADCAST_TOPIC), 'a live connection is in the broadcast topic');
+    history.hold();
+    const late = await connect(h.gw, { deviceId: 'late-1', platform: 'ios' }, true, h.topics);
+    await settle();
+    assert.equal(late.socket.topics.has(BROADCAST_TOPIC), false, 'not while its recovery is read');
+    const b1 = Buffer.from('{"type":"n","id":"b1","payload":null,"ts":1}');
+    assert.equal(h.gw.broadcast(b1), 2);
+    assert.deepEqual(live.take().map((f) => f['id']), ['b1']);
+    assert.deepEqual(late.take(), [], 'held');
+    history.release();
+    await settle();
+    assert.deepEqual(late.take().map((f) => f['type'] === 'auth' ? 'auth' : f['id']), ['auth', 'b1']);
+    assert.ok(late.socket.topics.has(BROADCAST_TOPIC));
+    assert.equal(h.gw.broadcast(Buffer.from('{"type":"n","id":"b2","payload":null,"ts":1}')), 2, 'each connection once');
+    assert.deepEqual(late.take().map((f) => f['id']), ['b2']);
+    assert.deepEqual(live.take().map((f) => f['id']), ['b2']);
   });
 
   test('what is held during the read is bounded by the send-buffer limit: beyond it the connection is closed as a slow consumer (4005)', async (t) => {

@@ -13,7 +13,7 @@ import { AckCode, CLOSE_REASON, CloseCode, isPlatform } from '../protocol/codes'
 import { decodeClientFrame, peekFrameId, encodeAck, encodeAuthFail, encodeAuthOk, encodeError, encodeExpiring, encodeKick, encodePong, encodeServerMessage } from '../protocol/frames';
 import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
-import type { TransportSocket, UpgradeInfo, WsHandler } from './ports';
+import type { TopicPublisher, TransportSocket, UpgradeInfo, WsHandler } from './ports';
 import type { RoomHub } from './rooms';
 import type { HistoryEntry, HistoryStore, RecoverResult } from '../recovery/types';
 import { filterMatches, roomStream, userStream, withSeq } from '../recovery/types';
@@ -21,6 +21,8 @@ import type { Attempt, QueuedMessage } from './session';
 import { Rejection, Session } from './session';
 import type { GatewayStats } from './stats';
 import { newTraceId, parseTraceparent, traceparentFor } from './trace';
+import type { Spans, TraceSpan } from '../observability/tracing';
+import { ATTR } from '../observability/tracing';
 
 export interface GatewaySettings {
   readonly policy: PolicySettings;
@@ -56,7 +58,14 @@ export interface GatewayDeps {
   readonly rooms: RoomHub;
   /** Numbered pushes and recovery; null = `recovery.enabled: false`. */
   readonly history: HistoryStore | null;
+  /** Spans of upgrades and forwards (`tracing.enabled`); null or absent = off: hand-made traceparents, as without tracing. */
+  readonly spans?: Spans | null;
+  /** The transport's native fan-out: every live connection is subscribed to BROADCAST_TOPIC. */
+  readonly topics: TopicPublisher;
 }
+
+/** The topic of every live connection (room topics are `r:<room>`): a Broadcast is one native publish. */
+export const BROADCAST_TOPIC = 'b:all';
 
 /** Reaches a connection held by another instance of the cluster. */
 export interface RemoteKicker {
@@ -84,6 +93,8 @@ const VIOLATION_WINDOW_MS = 10_000;
 export class Gateway implements WsHandler<Attempt> {
   /** Sessions admitted but whose socket has not opened yet, by pendingKey (user and epoch: epochs are per user in the Redis store). */
   private readonly pending = new Map<string, Session>();
+  /** Registered connections whose login recovery is being read: not in BROADCAST_TOPIC yet, their frames are held. */
+  private readonly holding = new Set<Session>();
   /** Token expiry wheel: second -> sessions expiring then. */
   private readonly expiries = new Map<number, Set<Session>>();
   /** `expiring` notice wheel: second -> sessions to notify then. */
@@ -107,7 +118,40 @@ export class Gateway implements WsHandler<Attempt> {
 
   // ----- connect ------------------------------------------------------------------------------
 
-  async upgrade(info: UpgradeInfo): Promise<Attempt> {
+  upgrade(info: UpgradeInfo): Promise<Attempt> {
+    const spans = this.d.spans;
+    return spans === undefined || spans === null ? this.admit(info, '') : this.tracedUpgrade(info, spans);
+  }
+
+  /**
+   * The upgrade as a server span continuing the request's traceparent: the MUC call is its child,
+   * and so are the connection's forwards (one trace per connection, as its traceId).
+   */
+  private async tracedUpgrade(info: UpgradeInfo, spans: Spans): Promise<Attempt> {
+    const span = spans.start('ws.upgrade', 'server', info.traceparent, {
+      [ATTR.deviceId]: info.deviceId,
+      [ATTR.platform]: info.platform,
+      [ATTR.clientAddress]: info.clientIp,
+      [ATTR.instanceId]: this.d.instanceId,
+    });
+    try {
+      const a = await this.admit({ ...info, traceparent: span.traceparent }, span.traceparent);
+      if (a instanceof Rejection) {
+        span.set(ATTR.closeCode, a.code);
+        // a refused token or request is the client's failure; the span fails for ours only
+        if (a.code === CloseCode.AUTH_UNAVAILABLE || a.code === CloseCode.INTERNAL_ERROR) span.fail(a.reason);
+      } else {
+        span.set(ATTR.userId, a.userId);
+        a.spanParent = span.traceparent;
+      }
+      return a;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** `spanParent`: the upgrade span's traceparent, '' when tracing is off (the MUC call then carries none, as before). */
+  private async admit(info: UpgradeInfo, spanParent: string): Promise<Attempt> {
     const reject = (code: number, reason: string): Rejection => {
       this.d.stats.connectsRejected.set(code, (this.d.stats.connectsRejected.get(code) ?? 0) + 1);
       this.d.log.info({ code, reason, deviceId: info.deviceId, platform: info.platform, clientIp: info.clientIp }, 'connect refused');
@@ -127,7 +171,14 @@ export class Gateway implements WsHandler<Attempt> {
     }
 
     const started = Date.now();
-    const verified = await this.d.verifier.verify({ token: info.token, deviceId: info.deviceId, platform, clientIp: info.clientIp, instanceId: this.d.instanceId });
+    const verified = await this.d.verifier.verify({
+      token: info.token,
+      deviceId: info.deviceId,
+      platform,
+      clientIp: info.clientIp,
+      instanceId: this.d.instanceId,
+      ...(spanParent !== '' ? { traceparent: spanParent } : {}),
+    });
     this.d.stats.recordUpstream('auth', 'ValidateToken', verified.ok ? 'ok' : verified.error.kind, Date.now() - started);
     if (!verified.ok) {
       const e = verified.error;
@@ -198,6 +249,7 @@ export class Gateway implements WsHandler<Attempt> {
       // whatever is written to the connection meanwhile is held and follows the replay
       s.held = [];
       s.heldLimit = this.d.settings.maxHeldBytes;
+      this.holding.add(s);
       history.recover(userStream(s.userId), s.recover?.seq ?? null, s.recover?.epoch ?? null).then(
         (r) => this.completeLogin(s, socket, r),
         (e: unknown) => {
@@ -207,6 +259,7 @@ export class Gateway implements WsHandler<Attempt> {
       );
     } else {
       this.count(socket.send(this.authOk(s, null)));
+      if (s.revoked === null) socket.subscribe(BROADCAST_TOPIC);
     }
     this.d.log.info({ userId: s.userId, deviceId: s.deviceId, platform: s.platform, traceId: s.traceId, epoch: s.epoch, clientIp: s.clientIp }, 'connected');
     this.d.events?.publish(this.status(s, 'CONNECTION_EVENT_CONNECTED', ''));
@@ -240,6 +293,7 @@ export class Gateway implements WsHandler<Attempt> {
   private completeLogin(s: Session, socket: TransportSocket, r: RecoverResult | null): void {
     const held = s.held ?? [];
     s.held = null;
+    this.holding.delete(s);
     if (s.ended || !socket.isOpen) return;
     const replay: HistoryEntry[] = r?.recovered === true ? r.entries.filter((e) => filterMatches(e.filter, s.userId, s.deviceId, s.platform)) : [];
     if (s.recover !== null) {
@@ -255,13 +309,28 @@ export class Gateway implements WsHandler<Attempt> {
         if (seq !== undefined && r !== null && seq <= r.lastSeq) continue;
         s.send(f);
       }
+      // from here on a Broadcast reaches it natively, after what it was sent above
+      socket.subscribe(BROADCAST_TOPIC);
     });
+  }
+
+  /**
+   * A frame to every live connection here: one native publish to BROADCAST_TOPIC (uWS writes it
+   * to each subscriber, coalesced with the other publishes of the event-loop turn), plus the
+   * connections whose login recovery is still being read (held, they follow their replay).
+   * Returns the connections written.
+   */
+  broadcast(frame: Uint8Array): number {
+    let delivered = this.d.topics.publish(BROADCAST_TOPIC, frame);
+    for (const s of this.holding) if (s.send(frame)) delivered++;
+    return delivered;
   }
 
   close(attempt: Attempt, code: number): void {
     if (attempt instanceof Rejection) return;
     const s = attempt;
     s.ended = true;
+    this.holding.delete(s);
     // queued messages are never forwarded now: free their ids, so a retry on the next connection
     // is forwarded (duplicates waiting on them hear 2000 and may retry too)
     for (const item of s.queue) {
@@ -469,18 +538,35 @@ export class Gateway implements WsHandler<Attempt> {
       metadata: item.metadata ?? {},
     };
     const started = Date.now();
-    this.d.stats.forwarded++;
     this.forwarding++;
-    void this.d.business.handleMessage(msg, traceparentFor(s.traceId)).then((r) => {
+    const span = this.d.spans === undefined || this.d.spans === null ? null : this.forwardSpan(this.d.spans, s, item, started);
+    void this.d.business.handleMessage(msg, span === null ? traceparentFor(s.traceId) : span.traceparent).then((r) => {
       this.forwarding--;
+      if (span !== null) endForwardSpan(span, r);
       this.forwarded(s, item, r, started);
       if (this.forwarding === 0 && this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
     });
   }
 
+  /** A client message's span, from its arrival (queue wait included) to the business service's answer; the HandleMessage call is its child. */
+  private forwardSpan(spans: Spans, s: Session, item: QueuedMessage, started: number): TraceSpan {
+    const parent = s.spanParent !== '' ? s.spanParent : traceparentFor(s.traceId);
+    return spans.start(
+      'ws.forward',
+      'server',
+      parent,
+      { [ATTR.userId]: s.userId, [ATTR.deviceId]: s.deviceId, [ATTR.messageId]: item.id, [ATTR.messageType]: item.type, [ATTR.queueMs]: started - item.receivedAt },
+      item.receivedAt,
+    );
+  }
+
   private forwarded(s: Session, item: QueuedMessage, r: Result<HandleMessageResponseOutput, UpstreamError>, started: number): void {
     s.busy = false;
-    this.d.stats.recordUpstream('business', 'HandleMessage', r.ok ? 'ok' : r.error.kind, Date.now() - started);
+    // Forwarded = the business service received it (it answered, or failed with a status of its
+    // own); refused before a call (no business service, breaker open), unreachable or timed out is
+    // not. With no business service configured no call was made, so none is recorded either.
+    if (r.ok || r.error.kind === 'failed') this.d.stats.forwarded++;
+    if (r.ok || r.error.kind !== 'unconfigured') this.d.stats.recordUpstream('business', 'HandleMessage', r.ok ? 'ok' : r.error.kind, Date.now() - started);
     let ack: string;
     if (r.ok && item.subscribeRoom !== undefined) {
       // the business service's answer to a subscription: 0 subscribes (the ack comes from
@@ -631,7 +717,8 @@ export class Gateway implements WsHandler<Attempt> {
    */
   private refresh(s: Session, id: string, token: string): void {
     const started = Date.now();
-    void this.d.verifier.verify({ token, deviceId: s.deviceId, platform: s.platform, clientIp: s.clientIp, instanceId: this.d.instanceId }).then((r) => {
+    const trace = s.spanParent !== '' ? { traceparent: s.spanParent } : {};
+    void this.d.verifier.verify({ token, deviceId: s.deviceId, platform: s.platform, clientIp: s.clientIp, instanceId: this.d.instanceId, ...trace }).then((r) => {
       this.d.stats.recordUpstream('auth', 'ValidateToken', r.ok ? 'ok' : r.error.kind, Date.now() - started);
       if (s.ended) return;
       let problem = '';
@@ -760,6 +847,19 @@ export function userSeqOf(frame: string | Uint8Array): number | undefined {
   const m = SEQ_TAIL_RE.exec(text);
   if (m === null || ROOM_TAIL_RE.test(text)) return undefined;
   return Number(m[1]);
+}
+
+/** Ends a forward span with the business service's answer: its code, or why there was none. */
+function endForwardSpan(span: TraceSpan, r: Result<HandleMessageResponseOutput, UpstreamError>): void {
+  if (r.ok) span.set(ATTR.ackCode, r.value.code);
+  else if (r.error.kind === 'timeout') {
+    span.set(ATTR.ackCode, AckCode.BUSINESS_TIMEOUT);
+    span.fail(r.error.message);
+  } else {
+    span.set(ATTR.ackCode, AckCode.BUSINESS_UNAVAILABLE);
+    span.fail(r.error.message);
+  }
+  span.end();
 }
 
 function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {

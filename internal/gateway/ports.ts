@@ -82,8 +82,9 @@ export const GATEWAY_METHODS: readonly GatewayMethod[] = [
 
 // ----- upstream services (called through rpc/) -------------------------------------------------
 
-/** Why an upstream call failed. */
+/** Why an upstream call failed (`unconfigured`: no such service is configured, no call was made). */
 export type UpstreamError =
+  | { readonly kind: 'unconfigured'; readonly message: string }
   | { readonly kind: 'unavailable'; readonly message: string }
   | { readonly kind: 'timeout'; readonly message: string }
   | { readonly kind: 'failed'; readonly code: number; readonly message: string };

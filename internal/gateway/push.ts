@@ -46,7 +46,7 @@ export interface PushSettings {
 
 export interface PushDeps {
   readonly instanceId: string;
-  readonly gateway: Pick<Gateway, 'kick' | 'kickEpoch' | 'pendingOf'>;
+  readonly gateway: Pick<Gateway, 'kick' | 'kickEpoch' | 'pendingOf' | 'broadcast'>;
   readonly rooms: RoomHub;
   /** User membership of rooms (memory, or Redis in a cluster). */
   readonly members: RoomMembers;
@@ -173,7 +173,8 @@ export class PushService implements GatewayApi {
     const platforms = checkPlatforms('platforms', req.platforms);
     if (!platforms.ok) return this.fail('Broadcast', platforms.error);
     const frame = this.encode(msg.value);
-    const delivered = this.d.registry.broadcast(frame, platforms.value.size > 0 ? { platforms: platforms.value } : undefined);
+    // all platforms: one native topic publish; a platform filter: the registry, connection by connection
+    const delivered = platforms.value.size > 0 ? this.d.registry.broadcast(frame, { platforms: platforms.value }) : this.d.gateway.broadcast(frame);
     this.d.stats.messagesOut += delivered;
     this.count('Broadcast');
     return ok({ success: true, delivered, instances: 1 });

@@ -44,6 +44,8 @@ export class Session implements RegisteredConnection {
   readonly connectedAt: number;
   readonly clientIp: string;
   readonly traceId: string;
+  /** With tracing on, the traceparent of the connection's upgrade span: the parent of its forwards and refreshes ('' = off). */
+  spanParent = '';
   /** Token expiry (unix ms, 0 = none); moved by an in-band refresh. */
   expireAt: number;
   /** When the `expiring` notice is due (unix ms, 0 = none or sent). */

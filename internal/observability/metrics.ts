@@ -132,9 +132,13 @@ export function createMetrics(sources: StatsSources): { registry: Registry; hand
   // Build and lifecycle.
   gauge('ima_build_info', 'Build information (always 1)', ['version', 'instance_id'], () => [[{ version: sources.version, instance_id: sources.instanceId }, 1]]);
   gauge('ima_draining', '1 while the instance is shutting down (draining), else 0', [], () => (sources.draining() ? 1 : 0));
+  gauge('ima_ready', '1 while /readyz answers 200 (ready), else 0 (starting, degraded or draining)', [], () => (sources.ready === undefined ? null : sources.ready() ? 1 : 0));
 
   // Connections.
   gauge('ima_ws_connections', 'Open WebSocket connections (authenticated)', [], () => sources.connections());
+  gauge('ima_max_connections', 'WebSocket connection limit in force (websocket.maxConnections, capped below the open-file limit); further upgrades get 503', [], () =>
+    sources.maxConnections === undefined ? null : sources.maxConnections(),
+  );
   gauge('ima_ws_users', 'Distinct users online on this instance', [], () => sources.users());
   gauge('ima_ws_connections_by_platform', 'Open WebSocket connections by platform', ['platform'], () => byLabel('platform', sources.platforms()));
   counter('ima_auth_total', 'Connect requests by result: accepted, or the close code of the refusal', ['result'], () => [
@@ -150,7 +154,7 @@ export function createMetrics(sources: StatsSources): { registry: Registry; hand
   // Messages.
   counter('ima_messages_in_total', 'Client frames received after auth (pings included)', [], () => st.messagesIn);
   counter('ima_messages_out_total', 'Frames written to clients (acks, replies, pushes, pongs...)', [], () => st.messagesOut);
-  counter('ima_messages_forwarded_total', 'Client messages forwarded to the business service', [], () => st.forwarded);
+  counter('ima_messages_forwarded_total', 'Client messages the business service received (it answered, or failed with a status of its own); refused, unreachable or timed-out forwards are not counted', [], () => st.forwarded);
   counter('ima_messages_duplicate_total', 'Repeated client message ids answered with the earlier ack', [], () => st.duplicates);
   counter('ima_messages_rate_limited_total', 'Client messages refused by the rate limit', [], () => st.rateLimited);
   counter('ima_acks_total', 'Acks sent to clients, by code', ['code'], () => byLabel('code', st.acks));

@@ -26,6 +26,10 @@ export interface StatsSources {
   /** Errors that escaped their handlers (bugs), by kind; see FaultCounter. */
   internalErrors?(): Record<string, number>;
   draining(): boolean;
+  /** Whether /readyz answers 200 now (the same readiness() call); absent in older fakes (no sample). */
+  ready?(): boolean;
+  /** The WebSocket connection limit in force (websocket.maxConnections after the open-file cap); absent in older fakes. */
+  maxConnections?(): number;
   /** Rooms on this instance (absent in older fakes: reported as zeros). */
   rooms?(): RoomFigures;
   /** Other live instances (with Redis), this one included. */

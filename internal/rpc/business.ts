@@ -51,10 +51,10 @@ export class GrpcBusinessClient implements BusinessClient {
 /** Used when no business service is configured: every message is answered 2000 at once. */
 export class UnconfiguredBusinessClient implements BusinessClient {
   async handleMessage(): Promise<Result<HandleMessageResponseOutput, UpstreamError>> {
-    return err({ kind: 'unavailable', message: 'no business service configured' });
+    return err({ kind: 'unconfigured', message: 'no business service configured' });
   }
   async onConnectionStatus(): Promise<Result<void, UpstreamError>> {
-    return err({ kind: 'unavailable', message: 'no business service configured' });
+    return err({ kind: 'unconfigured', message: 'no business service configured' });
   }
   async close(): Promise<void> {}
 }

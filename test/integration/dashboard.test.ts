@@ -1,10 +1,15 @@
 /**
  * GET /dashboard on the admin port, loaded in headless Chromium (playwright-core driving the
- * system's /usr/bin/chromium) against a real gateway process with a real business service and
- * real WebSocket clients: the page is served with a strict CSP and runs without a console error,
- * it polls /stats, and the numbers it shows equal a /stats document fetched at the same time
- * (connections, users, platform counts, message, push and kick counters, header, upstream).
- * Saves a full-page screenshot to docs/dashboard.png.
+ * system's /usr/bin/chromium) against a real gateway process with a real Redis, business service
+ * and push stream, and real WebSocket clients: the page is served with a strict CSP and runs
+ * without a console error, it polls /stats, and the numbers it shows equal a /stats document
+ * fetched at the same time (connections, users, platform counts, message, push and kick counters,
+ * header, upstream). Every section of the page has data and nothing is red in a healthy gateway;
+ * then a full-page screenshot goes to docs/dashboard.png (regenerate it by running this test).
+ *
+ * Truthfulness: a message counts as forwarded only when the business service received it (the
+ * service stopped: acks 2000, the count stays); a gateway without a business service shows no
+ * business call, no error rate and nothing red, and forwards nothing.
  *
  * Needs Chromium at /usr/bin/chromium (Debian: `apt-get install -y chromium`); without it the
  * test fails (it does not skip).
@@ -19,7 +24,9 @@ import type { StatsDocument } from '../../internal/observability/snapshot';
 import { httpGet, httpRequest } from '../support/admin';
 import { repoRoot, startGateway } from '../support/gateway-process';
 import type { GatewayProcess } from '../support/gateway-process';
-import { TestBusinessService } from '../support/test-services';
+import { startRedis } from '../support/redis';
+import type { TestRedis } from '../support/redis';
+import { TestBusinessService, TestServerPushService } from '../support/test-services';
 import { TestWsClient } from '../support/ws-client';
 import { TEST_JWT_SECRET, eventually, jwtFor } from './helpers';
 
@@ -48,16 +55,32 @@ const LOGINS: Array<{ user: string; device: string; platform: string }> = [
 ];
 
 let biz: TestBusinessService | undefined;
+let push: TestServerPushService | undefined;
+let redis: TestRedis | undefined;
 let gw: GatewayProcess | undefined;
+let bare: GatewayProcess | undefined;
 let browser: Browser | undefined;
 const clients: TestWsClient[] = [];
 
 after(async () => {
   await browser?.close().catch(() => undefined);
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
-  await gw?.stop();
-  await biz?.stop();
+  await Promise.all([gw?.stop(), bare?.stop()]);
+  await Promise.all([biz?.stop(), push?.stop(), redis?.stop()]);
 });
+
+function assertChromium(): void {
+  assert.ok(
+    fs.existsSync(CHROMIUM),
+    `${CHROMIUM} not found: the dashboard test drives a system Chromium through playwright-core ` +
+      '(which downloads no browser). Install it, e.g. on Debian/Ubuntu: apt-get install -y chromium',
+  );
+}
+
+async function theBrowser(): Promise<Browser> {
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return browser;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -67,6 +90,19 @@ async function stats(g: GatewayProcess): Promise<StatsDocument> {
   const r = await httpGet(`${g.adminUrl}/stats`);
   assert.equal(r.status, 200, `/stats: ${r.body}`);
   return r.json as StatsDocument;
+}
+
+/** One sample value of an unlabelled metric, or of the series whose label set contains `labels` (summed). */
+async function metric(g: GatewayProcess, name: string, labels = ''): Promise<number | undefined> {
+  const r = await httpGet(`${g.adminUrl}/metrics`);
+  assert.equal(r.status, 200);
+  let found: number | undefined;
+  for (const line of r.body.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name || !(m[2] ?? '').includes(labels)) continue;
+    found = (found ?? 0) + Number(m[3]);
+  }
+  return found;
 }
 
 async function login(g: GatewayProcess, user: string, device: string, platform: string): Promise<TestWsClient> {
@@ -97,6 +133,7 @@ interface Shown {
 
 /** The little of the DOM the page-side functions below use (the project compiles without lib "dom"). */
 interface DomElement {
+  readonly id: string;
   readonly textContent: string | null;
   readonly dataset: Record<string, string | undefined>;
   readonly children: ArrayLike<DomElement>;
@@ -185,16 +222,22 @@ function comparable(shown: Shown): ReturnType<typeof expected> {
   };
 }
 
-test('GET /dashboard in headless Chromium shows what /stats says; screenshot in docs/', async () => {
-  assert.ok(
-    fs.existsSync(CHROMIUM),
-    `${CHROMIUM} not found: the dashboard test drives a system Chromium through playwright-core ` +
-      '(which downloads no browser). Install it, e.g. on Debian/Ubuntu: apt-get install -y chromium',
-  );
+test('GET /dashboard in headless Chromium shows what /stats says, every section populated; screenshot in docs/', async () => {
+  assertChromium();
 
-  biz = await TestBusinessService.start();
-  gw = await startGateway({ env: { IMA_JWT_SECRET: TEST_JWT_SECRET, IMA_KICK_POLICY: 'allow_all', IMA_BUSINESS_ADDR: biz.address } });
+  [biz, push, redis] = await Promise.all([TestBusinessService.start(), TestServerPushService.start(), startRedis()]);
+  gw = await startGateway({
+    env: {
+      IMA_JWT_SECRET: TEST_JWT_SECRET,
+      IMA_KICK_POLICY: 'allow_all',
+      IMA_BUSINESS_ADDR: biz.address,
+      IMA_PUSH_STREAM_ADDR: push.address,
+      IMA_REDIS_URL: redis.url,
+      IMA_ADVERTISE_HOST: '127.0.0.1',
+    },
+  });
   const g = gw;
+  await push.waitForStream();
 
   // the page itself: HTML, strict CSP, self-contained
   const raw = await httpGet(`${g.adminUrl}/dashboard`);
@@ -205,8 +248,7 @@ test('GET /dashboard in headless Chromium shows what /stats says; screenshot in 
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
   assert.doesNotMatch(raw.body, /<(script|link|img)[^>]+(src|href)=["']?(https?:)?\/\//i, 'no external resource');
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await (await theBrowser()).newPage({ viewport: { width: 1280, height: 900 } });
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console ${m.type()}: ${m.text()}`);
@@ -243,6 +285,8 @@ test('GET /dashboard in headless Chromium shows what /stats says; screenshot in 
     const tickStart = Date.now();
     const next = LOGINS[live.length];
     if (tick % 4 === 1 && next !== undefined) live.push(await login(g, next.user, next.device, next.platform));
+    if (tick === 30) await pushApi(g, 'JoinRoom', { room: 'lobby', userIds: ['alice', 'bob', 'carol'] });
+    if (tick > 30 && tick % 10 === 5) await pushApi(g, 'PushToRoom', { room: 'lobby', message: { type: 'notice' } });
     if (tick === 48) extra = await login(g, 'mallory', 'mallory-browser', 'web');
     if (tick === 60) await pushApi(g, 'KickUser', { userId: 'mallory', reason: 'demo' });
     const wave = Math.max(0, Math.round(1.5 + 1.5 * Math.sin(tick / 5)));
@@ -304,6 +348,17 @@ test('GET /dashboard in headless Chromium shows what /stats says; screenshot in 
   // the rate tiles show a number (the gateway is idle now: 0 or the tail of the last second)
   for (const name of ['messagesIn', 'messagesOut', 'pushes']) assert.match(shown.tiles[name] ?? '', /^[\d,.]+$/, `${name} rate shown`);
 
+  // every section has data (nothing "waiting", "not configured" or empty) and nothing is red
+  const sections = await readSections(page);
+  assert.deepEqual(sections.placeholders, [], 'sections without data');
+  assert.deepEqual(sections.bad, [], 'red figures in a healthy gateway');
+  assert.equal(sections.pills['hdr-redis'], 'up');
+  assert.equal(sections.pills['ps-state'], 'open');
+  assert.match(sections.pills['se-state'] ?? '', /^(idle|queued)$/);
+  assert.deepEqual(sections.instances, [doc.instanceId], 'the cluster table lists this instance');
+  assert.ok(doc.rooms.rooms >= 1 && doc.rooms.pushes >= 1, `rooms ${JSON.stringify(doc.rooms)}`);
+  assert.ok((doc.pushStream?.heartbeats ?? 0) >= 1, `push stream ${JSON.stringify(doc.pushStream)}`);
+
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.ok(fs.statSync(SCREENSHOT).size > 10_000, 'screenshot written');
@@ -322,4 +377,89 @@ test('GET /dashboard in headless Chromium shows what /stats says; screenshot in 
 
   assert.deepEqual(foreign, [], 'the page loads nothing from elsewhere');
   assert.deepEqual(problems, [], 'no console errors, CSP violations or failed requests');
+
+  // Nothing receives them: with the business service gone, chats are acked 2000 and do not count
+  // as forwarded (the upstream errors, and the red on the page, are real now).
+  const forwardedBefore = (await stats(g)).messages.forwarded;
+  assert.equal(forwardedBefore, biz.messages.length);
+  await biz.stop();
+  const alice = live[0]!;
+  for (let i = 0; i < 8; i++) alice.send({ type: 'chat', id: `gone-${i}`, payload: { text: 'anyone?' } });
+  for (let i = 0; i < 8; i++) {
+    const ack = await alice.next((f) => f['type'] === 'ack' && f['id'] === `gone-${i}`, 10_000);
+    assert.equal(ack['code'], 2000, `ack of gone-${i}: ${JSON.stringify(ack)}`);
+  }
+  const later = await stats(g);
+  assert.equal(later.messages.forwarded, forwardedBefore, 'nothing counted as forwarded while no business service received it');
+  assert.ok((later.upstream['business.HandleMessage']?.errors ?? 0) >= 1, `business errors ${JSON.stringify(later.upstream)}`);
+  assert.equal(await metric(g, 'ima_messages_forwarded_total'), forwardedBefore);
+  await page.waitForFunction(
+    (n) => (globalThis as unknown as { document: DomDocument }).document.getElementById('kv-forwarded')?.textContent === n,
+    fmt(forwardedBefore),
+    { timeout: 5_000 },
+  );
+  await page.close();
 });
+
+test('without a business service: nothing forwarded, no business calls, no error rate, nothing red', async () => {
+  assertChromium();
+  bare = await startGateway({ env: { IMA_JWT_SECRET: TEST_JWT_SECRET, IMA_KICK_POLICY: 'allow_all', IMA_BUSINESS_ADDR: undefined } });
+  const g = bare;
+  const c = await login(g, 'erin', 'erin-phone', 'ios');
+  for (let i = 0; i < 5; i++) c.send({ type: 'chat.msg', id: `m-${i}`, payload: { text: 'hello' } });
+  for (let i = 0; i < 5; i++) {
+    const ack = await c.next((f) => f['type'] === 'ack' && f['id'] === `m-${i}`);
+    assert.equal(ack['code'], 2000, JSON.stringify(ack));
+  }
+
+  const doc = await stats(g);
+  assert.equal(doc.businessBreaker, 'not configured');
+  assert.equal(doc.messages.in, 5);
+  assert.equal(doc.messages.forwarded, 0, 'nothing forwarded: there is nowhere to forward to');
+  assert.equal(doc.acks['2000'], 5, 'the client still hears why (ack 2000)');
+  assert.deepEqual(Object.keys(doc.upstream).filter((k) => k.startsWith('business.')), [], `no business call was made: ${JSON.stringify(doc.upstream)}`);
+  assert.equal(await metric(g, 'ima_messages_forwarded_total'), 0);
+  assert.equal(await metric(g, 'ima_upstream_request_duration_seconds_count', 'service="business"'), undefined, 'no business series in the latency histogram');
+  assert.equal(await metric(g, 'ima_business_breaker_open'), undefined, 'no breaker sample');
+
+  const page = await (await theBrowser()).newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${g.adminUrl}/dashboard`, { waitUntil: 'load' });
+  await page.waitForFunction(() => Number((globalThis as unknown as { document: DomDocument }).document.body.dataset['polls']) >= 2, undefined, { timeout: 10_000 });
+  const sections = await readSections(page);
+  assert.deepEqual(sections.bad, [], 'nothing red');
+  assert.equal(sections.pills['hdr-breaker'], 'not configured');
+  assert.deepEqual(Object.keys(sections.upstream).filter((k) => k.startsWith('business.')), [], 'no business row in upstream health');
+  assert.equal(sections.kv['kv-forwarded'], '0');
+  await page.close();
+});
+
+/** What the sections of the page show: placeholders left, red (data-tone=bad) elements, pills, rows. */
+interface Sections {
+  placeholders: string[];
+  bad: string[];
+  pills: Record<string, string>;
+  instances: string[];
+  upstream: Record<string, string>;
+  kv: Record<string, string>;
+}
+
+function readSections(page: Page): Promise<Sections> {
+  return page.evaluate(() => {
+    const document = (globalThis as unknown as { document: DomDocument }).document;
+    const text = (e: DomElement | null | undefined): string => e?.textContent?.trim() ?? '';
+    const placeholders: string[] = [];
+    for (const e of Array.from(document.querySelectorAll('.empty, .empty-cell, .pill .v, td, .kv .v'))) {
+      const t = text(e);
+      if (/waiting for data|not configured|^no |standalone|^—$/i.test(t)) placeholders.push(`${e.id || 'element'}: ${t}`);
+    }
+    const bad = Array.from(document.querySelectorAll('[data-tone="bad"]')).map((e) => `${e.id || 'element'}: ${text(e)}`);
+    const pills: Record<string, string> = {};
+    for (const id of ['hdr-serving', 'hdr-redis', 'hdr-breaker', 'se-state', 'ps-state']) pills[id] = text(document.getElementById(id));
+    const instances = Array.from(document.querySelectorAll('tr[data-instance]')).map((r) => r.dataset['instance'] ?? '');
+    const upstream: Record<string, string> = {};
+    for (const r of Array.from(document.querySelectorAll('tr[data-upstream]'))) upstream[r.dataset['upstream'] ?? ''] = text(r);
+    const kv: Record<string, string> = {};
+    for (const e of Array.from(document.querySelectorAll('.kv .v'))) if (e.id) kv[e.id] = text(e);
+    return { placeholders, bad, pills, instances, upstream, kv };
+  });
+}

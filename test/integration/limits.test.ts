@@ -100,8 +100,8 @@ describe('one gateway (JWT, business service, API token)', () => {
   }
 
   test('logins whose token checks complete together (one coalesced verification) all stay open', async () => {
-    // uWS drops the second of two upgrades completed in the same run (1006 right after open):
-    // the transport completes each upgrade in its own macrotask
+    // uWS closed the second of two corked upgrades completed in the same run (1006 right after
+    // open): the transport upgrades outside a cork
     for (let round = 0; round < 3; round++) {
       const user = `together-${++seq}`;
       const token = jwtFor(user);

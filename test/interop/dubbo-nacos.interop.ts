@@ -9,8 +9,13 @@
  * business service pushes back through Nacos; the Java consumer pushes, broadcasts, queries,
  * manages a room (join, push, status, leave) and kicks, with its bearer token as a Dubbo
  * attachment; a gateway stops and leaves Nacos while the consumer keeps working through the other;
- * the business provider restarts on another port and the gateway follows; without an MUC provider
- * a new connection gets 4503; after a Nacos restart the gateway is registered again.
+ * the business provider restarts on another port and the gateway follows; the Spring Boot example
+ * (examples/java-spring-boot, the jar as built) takes over as business service and pushes through
+ * its REST controller; without an MUC provider a new connection gets 4503; after a Nacos restart
+ * the gateway is registered again.
+ *
+ * The Java code uses the project's artifact com.ima:ima-gateway-api (api/java): nothing here
+ * generates stubs.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -25,7 +30,7 @@ import { TestWsClient } from '../support/ws-client';
 import { eventually } from '../integration/helpers';
 import { providerMetadata } from '../../internal/discovery/dubbo';
 import { GATEWAY_METHODS } from '../../internal/rpc/api';
-import { startDubbo, startNacos } from './java-process';
+import { startDubbo, startNacos, startSpringExample } from './java-process';
 import type { JavaProcess, JsonLine, NacosServer } from './java-process';
 
 const API_TOKEN = 'interop-api-token-0123456789';
@@ -42,6 +47,8 @@ let business: JavaProcess;
 let consumer: JavaProcess;
 let gwA: GatewayProcess;
 let gwB: GatewayProcess;
+/** The business provider started by the restart test, replaced by the Spring Boot example. */
+let business2: JavaProcess | undefined;
 const extra: JavaProcess[] = [];
 
 interface NacosHost {
@@ -283,6 +290,22 @@ test('the Java consumer pushes to the client through Nacos, whichever gateway it
   assert.equal(alice[0]?.['instanceId'], 'interop-a');
 });
 
+test('the plain grpc-java stubs of ima-gateway-api (no Dubbo) push to the client, the bearer token as metadata', async () => {
+  // straight to gateway B (no registry): alice is on A, so this also crosses the cluster
+  const grpc = startDubbo('grpc', ['--target', gwB.grpcAddress, '--api-token', API_TOKEN]);
+  extra.push(grpc);
+  try {
+    await grpc.ready(JAVA_READY_MS);
+    const reply = await grpc.call('PushToUser', { userId: 'alice', message: { type: 'notice', payload: b64({ via: 'grpc-java' }), messageId: 'grpc-java-1' } });
+    assert.equal(ok(reply)['delivered'], 1, JSON.stringify(reply));
+    assert.deepEqual((await client.next((f) => f['id'] === 'grpc-java-1', 5_000))['payload'], { via: 'grpc-java' });
+    const st = ok(await grpc.call('GetConnectionStatus', { userIds: ['alice'] }));
+    assert.equal((st['statuses'] as Array<Record<string, unknown>>)[0]?.['instanceId'], 'interop-a', JSON.stringify(st));
+  } finally {
+    await grpc.stop();
+  }
+});
+
 function b64(json: unknown): string {
   return Buffer.from(JSON.stringify(json)).toString('base64');
 }
@@ -424,9 +447,10 @@ test('a Java business provider restarting elsewhere is followed by the gateway',
     'ack 2000 while no business provider exists',
   );
   const port = await freePort();
-  const business2 = startDubbo('business', ['--nacos', nacos.address, '--port', String(port), '--api-token', API_TOKEN]);
-  extra.push(business2);
-  await business2.ready(JAVA_READY_MS);
+  const b2 = startDubbo('business', ['--nacos', nacos.address, '--port', String(port), '--api-token', API_TOKEN]);
+  business2 = b2;
+  extra.push(b2);
+  await b2.ready(JAVA_READY_MS);
   let delivered = '';
   await eventually(
     async () => {
@@ -439,9 +463,80 @@ test('a Java business provider restarting elsewhere is followed by the gateway',
     40_000,
     'the restarted business provider to be used',
   );
-  const m = await business2.waitFor((l) => l['event'] === 'message' && l['messageId'] === delivered, 5_000, 'message at the restarted provider');
+  const m = await b2.waitFor((l) => l['event'] === 'message' && l['messageId'] === delivered, 5_000, 'message at the restarted provider');
   assert.equal(m['userId'], 'carol');
   await carol.close();
+});
+
+test('the Spring Boot 3 example receives client messages as BusinessMessageService and pushes through its @DubboReference', async () => {
+  // the example becomes the only BusinessMessageService in Nacos
+  assert.ok(business2, 'the restarted business provider of the previous test');
+  await business2.stop();
+  await eventually(async () => (await nacosHosts('providers:im.gateway.v1.BusinessMessageService::')).length === 0, 20_000, 'the Dubbo business provider gone from Nacos');
+  const [httpPort, triPort] = [await freePort(), await freePort()];
+  const spring = startSpringExample([
+    `--server.port=${httpPort}`,
+    `--dubbo.registry.address=nacos://${nacos.address}`,
+    `--dubbo.protocol.port=${triPort}`,
+    `--ima.api-token=${API_TOKEN}`,
+  ]);
+  extra.push(spring);
+  try {
+    await spring.ready(JAVA_READY_MS);
+    // registered under Dubbo's interface-level name (Nacos indexes it asynchronously: poll)
+    await eventually(async () => (await nacosPorts('providers:im.gateway.v1.BusinessMessageService::')) === String(triPort), 20_000, 'the example registered in Nacos');
+    const [provider] = await nacosHosts('providers:im.gateway.v1.BusinessMessageService::');
+    assert.equal(provider?.metadata['application'], 'im-backend', JSON.stringify(provider));
+    assert.equal(provider?.metadata['protocol'], 'tri', JSON.stringify(provider));
+
+    const token = await issueToken('erin', 'erin-phone', 'android');
+    const erin = await TestWsClient.connect(gwA.wsUrl({ token, device_id: 'erin-phone', platform: 'android' }));
+    assert.equal((await erin.next('auth', 10_000))['ok'], true);
+
+    // until the gateway has the new provider from Nacos, a message is acked 2000 (none exists)
+    let n = 0;
+    let accepted = '';
+    await eventually(
+      async () => {
+        const id = `spring-${n++}`;
+        erin.send({ type: 'chat', id, payload: { text: 'hello spring' } });
+        const ack = await erin.next((f) => f['type'] === 'ack' && f['id'] === id, 10_000);
+        if (ack['code'] === 0) accepted = id;
+        else assert.equal(ack['code'], 2000, JSON.stringify(ack));
+        return ack['code'] === 0;
+      },
+      40_000,
+      'a message accepted by the Spring Boot BusinessMessageService',
+    );
+    // the example's reply (only it sends chat.received) and its log line with the connection's identity
+    const reply = await erin.next((f) => f['type'] === 'chat.received' && f['replyTo'] === accepted, 5_000);
+    assert.deepEqual(reply['payload'], { echo: { text: 'hello spring' } });
+    const logged = spring.stdout.find((l) => l.includes(`HandleMessage id=${accepted} `));
+    assert.ok(logged, spring.stdout.slice(-10).join('\n'));
+    assert.match(logged, /type=chat user=erin device=erin-phone instance=interop-a payload=\{"text":"hello spring"\}/);
+
+    // a push from its REST controller: @DubboReference (retries 0) -> Nacos -> gateway A -> erin
+    const push = async (userId: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await fetch(`http://127.0.0.1:${httpPort}/users/${userId}/push?type=spring.notice`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ from: 'spring', to: userId }),
+      });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const pushed = await push('erin');
+    assert.equal(pushed.status, 200, JSON.stringify(pushed));
+    assert.deepEqual(pushed.body, { delivered: 1, offlineUserIds: [] });
+    const frame = await erin.next((f) => f['type'] === 'spring.notice', 5_000);
+    assert.deepEqual(frame['payload'], { from: 'spring', to: 'erin' });
+    assert.match(String(frame['id']), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    assert.deepEqual((await push('nobody')).body, { delivered: 0, offlineUserIds: ['nobody'] });
+    await delay(300);
+    assert.equal(erin.frames.filter((f) => f['type'] === 'spring.notice').length, 1, 'one push, one frame');
+    await erin.close();
+  } finally {
+    await spring.stop();
+  }
 });
 
 test('without an MUC provider, a new connection is answered 4503', async () => {

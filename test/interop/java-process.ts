@@ -1,8 +1,10 @@
 /**
  * The Java side of the interop suite as child processes: the Nacos server (our launcher over the
- * Maven Central artifacts) and the Dubbo 3 providers/consumer of test/interop/java. Each process
- * prints `READY` (Nacos: `NACOS READY port=N`) and then one JSON object per stdout line; stderr
- * is kept for failure messages. Everything started here is killed when the test process exits.
+ * Maven Central artifacts), the Dubbo 3 providers/consumer of test/interop/java and the Spring Boot
+ * example of examples/java-spring-boot. Each process prints a ready line (`READY`, Nacos:
+ * `NACOS READY port=N`, Spring Boot: `Started ...`) and then one JSON object per stdout line (the
+ * Spring Boot example: plain log lines); stdout and stderr are kept for assertions and failure
+ * messages. Everything started here is killed when the test process exits.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -14,6 +16,9 @@ import { repoRoot } from '../support/gateway-process';
 import { portIsFree, reservePort } from '../support/ports';
 
 export const JAVA_DIR = path.join(repoRoot(), 'test', 'interop', 'java');
+/** The Spring Boot example's executable jar (spring-boot-maven-plugin's repackaged jar). */
+export const SPRING_EXAMPLE_JAR = path.join(repoRoot(), 'examples', 'java-spring-boot', 'target', 'ima-spring-boot-example.jar');
+const BUILD_HINT = 'build the Java side first: mvn -q -B -f api/java/pom.xml install && mvn -q -B -f test/interop/java/pom.xml package -DskipTests && mvn -q -B -f examples/java-spring-boot/pom.xml package -DskipTests';
 
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
@@ -31,13 +36,20 @@ export type JsonLine = Record<string, unknown>;
 function classpath(module: string): string {
   const dir = path.join(JAVA_DIR, module, 'target');
   if (!fs.existsSync(path.join(dir, 'classes')) || !fs.existsSync(path.join(dir, 'lib'))) {
-    throw new Error(`${dir}/classes or lib missing: build the Java side first (mvn -q -B -f test/interop/java/pom.xml package -DskipTests)`);
+    throw new Error(`${dir}/classes or lib missing: ${BUILD_HINT}`);
   }
   return `${path.join(dir, 'classes')}${path.delimiter}${path.join(dir, 'lib', '*')}`;
 }
 
+/** java arguments that run mainClass of a module of test/interop/java (classes + target/lib). */
+function moduleMain(module: string, mainClass: string, args: string[]): string[] {
+  return ['-cp', classpath(module), mainClass, ...args];
+}
+
 export class JavaProcess {
   readonly lines: JsonLine[] = [];
+  /** Every stdout line as printed (the last 2000). */
+  readonly stdout: string[] = [];
   readonly stderr: string[] = [];
   private readonly child: ChildProcess;
   private readonly waiters: Array<{ match: (l: JsonLine) => boolean; resolve: (l: JsonLine) => void }> = [];
@@ -47,15 +59,14 @@ export class JavaProcess {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   private nextId = 1;
 
+  /** Runs `java ...jvmArgs ...launch` (launch: `-cp <cp> <main> args` or `-jar <jar> args`). */
   constructor(
     readonly name: string,
-    module: string,
-    mainClass: string,
-    args: string[],
+    launch: string[],
     jvmArgs: string[] = [],
     private readonly readyLine: RegExp = /^READY$/,
   ) {
-    this.child = spawn('java', [...jvmArgs, '-cp', classpath(module), mainClass, ...args], { cwd: JAVA_DIR, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn('java', [...jvmArgs, ...launch], { cwd: JAVA_DIR, stdio: ['pipe', 'pipe', 'pipe'] });
     live.add(this.child);
     this.readyPromise = new Promise<void>((resolve) => {
       this.readyResolve = resolve;
@@ -79,6 +90,8 @@ export class JavaProcess {
   }
 
   private onLine(line: string): void {
+    this.stdout.push(line);
+    if (this.stdout.length > 2000) this.stdout.splice(0, 1000);
     if (this.readyLine.test(line)) {
       this.readyResolve?.();
       return;
@@ -102,7 +115,7 @@ export class JavaProcess {
   }
 
   private failure(what: string): Error {
-    return new Error(`${this.name}: ${what}${this.exitedInfo ? ` (exited ${JSON.stringify(this.exitedInfo)})` : ''}\n--- stderr tail ---\n${this.stderr.slice(-40).join('\n')}`);
+    return new Error(`${this.name}: ${what}${this.exitedInfo ? ` (exited ${JSON.stringify(this.exitedInfo)})` : ''}\n--- stdout tail ---\n${this.stdout.slice(-20).join('\n')}\n--- stderr tail ---\n${this.stderr.slice(-40).join('\n')}`);
   }
 
   /** Resolves when the process printed its ready line; rejects on timeout or exit. */
@@ -196,9 +209,7 @@ async function launchNacos(port: number, timeoutMs: number): Promise<{ proc: Jav
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-nacos-'));
   const proc = new JavaProcess(
     'nacos',
-    'nacos-launcher',
-    'ima.interop.nacos.NacosLauncher',
-    ['--port', String(port), '--home', home],
+    moduleMain('nacos-launcher', 'ima.interop.nacos.NacosLauncher', ['--port', String(port), '--home', home]),
     ['-Xms128m', '-Xmx512m', '--add-opens', 'java.base/java.lang=ALL-UNNAMED'],
     /^NACOS READY/,
   );
@@ -244,11 +255,24 @@ export async function startNacos(timeoutMs = 120_000): Promise<NacosServer> {
   };
 }
 
-/** A Dubbo process of test/interop/java (mode muc | business | consumer). */
-export function startDubbo(mode: 'muc' | 'business' | 'consumer', args: string[]): JavaProcess {
+/** A process of test/interop/java/dubbo-services (mode muc | business | consumer; grpc: plain grpc-java, no Dubbo). */
+export function startDubbo(mode: 'muc' | 'business' | 'consumer' | 'grpc', args: string[]): JavaProcess {
   // the Nacos client keeps caches and logs under user.home (~/nacos): a home of its own, removed at exit
   const home = fs.mkdtempSync(path.join(os.tmpdir(), `ima-dubbo-${mode}-`));
-  const proc = new JavaProcess(`dubbo-${mode}`, 'dubbo-services', 'ima.interop.dubbo.Main', [mode, ...args], ['-Xms64m', '-Xmx384m', `-Duser.home=${home}`]);
+  const proc = new JavaProcess(`dubbo-${mode}`, moduleMain('dubbo-services', 'ima.interop.dubbo.Main', [mode, ...args]), ['-Xms64m', '-Xmx384m', `-Duser.home=${home}`]);
+  void proc.exited.then(() => fs.rmSync(home, { recursive: true, force: true }));
+  return proc;
+}
+
+/**
+ * The Spring Boot example (examples/java-spring-boot) as built, unchanged: `args` are Spring
+ * properties (`--server.port=...`). Ready when Spring Boot logs `Started ImBackendApplication`,
+ * which comes after Dubbo exported its services and registered them.
+ */
+export function startSpringExample(args: string[]): JavaProcess {
+  if (!fs.existsSync(SPRING_EXAMPLE_JAR)) throw new Error(`${SPRING_EXAMPLE_JAR} missing: ${BUILD_HINT}`);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-spring-'));
+  const proc = new JavaProcess('spring-example', ['-jar', SPRING_EXAMPLE_JAR, ...args], ['-Xms64m', '-Xmx384m', `-Duser.home=${home}`], /Started ImBackendApplication in/);
   void proc.exited.then(() => fs.rmSync(home, { recursive: true, force: true }));
   return proc;
 }

@@ -607,7 +607,7 @@
       { key: 'auth-accepted', label: 'Logins accepted', value: fmtInt(doc.auth.accepted) },
       { key: 'auth-rejected', label: 'Logins rejected', value: fmtInt(rejected), tone: rejected ? 'warn' : '', detail: breakdown(doc.auth.rejected) },
       { key: 'token-hit', label: 'Token cache hit rate', value: lookups ? fmtPct(tc.hits / lookups * 100) : '—', detail: fmtInt(tc.size) + ' cached · ' + fmtInt(tc.coalesced) + ' coalesced' },
-      { key: 'forwarded', label: 'Forwarded', value: fmtInt(doc.messages.forwarded), detail: ackErr ? 'error acks: ' + breakdown(errorAcks) : '' },
+      { key: 'forwarded', label: 'Forwarded', value: fmtInt(doc.messages.forwarded), detail: [br === 'not configured' ? 'no business service' : '', ackErr ? 'error acks: ' + breakdown(errorAcks) : ''].filter(Boolean).join(' · ') },
       { key: 'duplicates', label: 'Duplicates', value: fmtInt(doc.messages.duplicates) },
       { key: 'rate-limited', label: 'Rate limited', value: fmtInt(doc.messages.rateLimited), tone: doc.messages.rateLimited ? 'warn' : '' },
       { key: 'slow', label: 'Slow consumers', value: fmtInt(doc.slowConsumers), tone: doc.slowConsumers ? 'warn' : '' },

@@ -29,11 +29,26 @@ const NO_HANDLER: WsHandler<never> = {
   close: () => undefined,
 };
 
-/** Per-connection state, held in uWS UserData (never as fields on the uWS socket). */
+/**
+ * Per-connection state, held in uWS UserData (never as fields on the uWS socket).
+ *
+ * Writes are coalesced per socket per event-loop turn: `send` outside a uWS callback of this
+ * socket appends the frame to the socket's queue, and one flush (setImmediate, after the I/O
+ * callbacks of the turn) writes each queued socket's frames inside one uWS cork, i.e. one
+ * syscall per socket per turn however many pushes reached it. The slow-consumer rule is decided
+ * at `send` from the send buffer read once per turn plus the bytes queued before the frame, so
+ * `send`'s answer (and every `delivered` count built from it) is exact. Inside this socket's
+ * own uWS callbacks (message, open) and inside `cork`, uWS already corks: frames are written at
+ * once, after whatever was queued for the socket.
+ */
 class UwsSocket<S> implements TransportSocket {
   ws: WebSocket<UserData<S>> | null = null;
   lastActivity = Date.now();
   private ending = false;
+  /** Frames waiting for the turn's flush; null when none. */
+  queue: Array<string | Uint8Array> | null = null;
+  /** The send buffer when the queue was started plus the bytes queued since. */
+  private pending = 0;
 
   constructor(
     readonly session: S,
@@ -47,31 +62,77 @@ class UwsSocket<S> implements TransportSocket {
   send(frame: string | Uint8Array): boolean {
     const ws = this.ws;
     if (ws === null || this.ending) return false;
-    // 1 = written, 0 = written but buffered (backpressure), 2 = dropped (over uWS's own limit);
-    // the buffered amount is only read when uWS reports backpressure. A slow consumer is one
-    // whose buffer held more than the limit before this frame: one large frame to a reader that
-    // keeps up never closes it.
-    const status = ws.send(frame, false, false);
-    if (status === 2 || (status === 0 && ws.getBufferedAmount() - byteLength(frame) > this.owner.settings.maxBackpressureBytes)) {
-      this.owner.slowConsumers++;
-      const { slow } = this.owner.settings.closeCodes;
-      this.end(slow, this.owner.settings.closeReasons.slow);
-      return false;
+    const limit = this.owner.settings.maxBackpressureBytes;
+    if (this.owner.direct === this) {
+      if (this.queue !== null) this.flush(ws);
+      // 1 = written, 0 = written but buffered (backpressure), 2 = dropped (over uWS's own limit);
+      // the buffered amount is only read when uWS reports backpressure. A slow consumer is one
+      // whose buffer held more than the limit before this frame: one large frame to a reader
+      // that keeps up never closes it.
+      const status = ws.send(frame, false, false);
+      if (status === 2 || (status === 0 && ws.getBufferedAmount() - byteLength(frame) > limit)) {
+        this.slow();
+        return false;
+      }
+      return true;
     }
+    if (this.queue === null) {
+      this.pending = ws.getBufferedAmount();
+      if (this.pending > limit) {
+        this.slow();
+        return false;
+      }
+      this.queue = [frame];
+      this.owner.queueFlush(this);
+    } else {
+      if (this.pending > limit) {
+        this.slow();
+        return false;
+      }
+      this.queue.push(frame);
+    }
+    this.pending += byteLength(frame);
     return true;
+  }
+
+  /** Writes the queued frames in one cork (the caller may already hold this socket's cork). */
+  flush(ws: WebSocket<UserData<S>>): void {
+    const queue = this.queue;
+    if (queue === null) return;
+    this.queue = null;
+    let dropped = false;
+    const write = (): void => {
+      for (const f of queue) if (ws.send(f, false, false) === 2) dropped = true;
+    };
+    if (this.owner.direct === this || queue.length === 1) write();
+    else ws.cork(write);
+    // only past uWS's own limit (twice ours plus a frame), which the check in send() keeps us under
+    if (dropped) this.slow();
+  }
+
+  private slow(): void {
+    this.owner.slowConsumers++;
+    this.end(this.owner.settings.closeCodes.slow, this.owner.settings.closeReasons.slow);
   }
 
   end(code: number, reason: string): void {
     const ws = this.ws;
     if (ws === null || this.ending) return;
+    // what was accepted before the close goes out before the close frame
+    if (this.queue !== null) this.flush(ws);
     this.ending = true;
+    // a closing socket is no longer a subscriber: publishes do not count it as written
+    for (const topic of ws.getTopics()) ws.unsubscribe(topic);
     ws.end(code, closeReason(reason));
   }
 
   cork(fn: () => void): void {
     const ws = this.ws;
     if (ws === null || this.ending) return;
-    ws.cork(fn);
+    this.owner.runDirect(this, () => ws.cork(() => {
+      if (this.queue !== null) this.flush(ws);
+      fn();
+    }));
   }
 
   subscribe(topic: string): void {
@@ -90,10 +151,7 @@ class UwsSocket<S> implements TransportSocket {
   checkPressure(): void {
     const ws = this.ws;
     if (ws === null || this.ending) return;
-    if (ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes) {
-      this.owner.slowConsumers++;
-      this.end(this.owner.settings.closeCodes.slow, this.owner.settings.closeReasons.slow);
-    }
+    if (ws.getBufferedAmount() > this.owner.settings.maxBackpressureBytes) this.slow();
   }
 }
 
@@ -111,6 +169,11 @@ interface UserData<S> {
 export class WsTransport<S> implements TopicPublisher {
   private app: TemplatedApp | null = null;
   private pressureCheckDue = false;
+  /** Sockets with queued frames, written by the next flush (one per event-loop turn). */
+  private dirty: Array<UwsSocket<S>> = [];
+  private flushDue = false;
+  /** The socket whose writes are corked by uWS right now (its own callback or `cork`): they go out at once. */
+  direct: UwsSocket<S> | null = null;
   private listenSocket: us_listen_socket | null = null;
   private readonly open = new Set<UwsSocket<S>>();
   private pendingUpgrades = 0;
@@ -180,7 +243,7 @@ export class WsTransport<S> implements TopicPublisher {
       compression: uws.DISABLED,
       upgrade: (res, req, context) => this.guard('upgrade', () => this.onUpgrade(res, req, context)),
       open: (ws) => this.guard('open', () => this.onOpen(ws), ws),
-      message: (ws, data, isBinary) => this.guard('message', () => this.onMessage(ws, data, isBinary), ws),
+      message: (ws, data, isBinary) => this.guard('message', () => this.runDirect(ws.getUserData().sock, () => this.onMessage(ws, data, isBinary)), ws),
       ping: (ws) => {
         ws.getUserData().sock.lastActivity = Date.now();
       },
@@ -217,6 +280,46 @@ export class WsTransport<S> implements TopicPublisher {
     });
   }
 
+  /** Schedules the flush that writes `sock`'s queue (called on a socket's first queued frame of the turn). */
+  queueFlush(sock: UwsSocket<S>): void {
+    this.dirty.push(sock);
+    if (this.flushDue) return;
+    this.flushDue = true;
+    setImmediate(this.flushAll);
+  }
+
+  /** Writes every queued frame: one cork per socket. Also run before a topic publish (order). */
+  readonly flushAll = (): void => {
+    this.flushDue = false;
+    const dirty = this.dirty;
+    if (dirty.length === 0) return;
+    this.dirty = [];
+    for (const sock of dirty) {
+      const ws = sock.ws;
+      if (ws === null) sock.queue = null;
+      else if (sock.queue !== null) {
+        try {
+          sock.flush(ws);
+        } catch (e) {
+          // one socket's failure must not keep the others' frames
+          this.faults.handlerError('flush', e);
+          sock.queue = null;
+        }
+      }
+    }
+  };
+
+  /** Runs `fn` with `sock` as the socket whose writes go out at once (uWS corks it). */
+  runDirect(sock: UwsSocket<S>, fn: () => void): void {
+    const prev = this.direct;
+    this.direct = sock;
+    try {
+      fn();
+    } finally {
+      this.direct = prev;
+    }
+  }
+
   /**
    * One native publish to every subscriber of `topic` (uWS topics: no JavaScript loop over the
    * subscribers). Returns how many sockets were subscribed, i.e. written. uWS cannot report a send
@@ -229,6 +332,8 @@ export class WsTransport<S> implements TopicPublisher {
     if (app === null) return 0;
     const n = app.numSubscribers(topic);
     if (n === 0) return 0;
+    // frames queued earlier in this turn go out before the published one
+    if (this.dirty.length > 0) this.flushAll();
     app.publish(topic, frame, false, false);
     if (!this.pressureCheckDue) {
       this.pressureCheckDue = true;
@@ -294,9 +399,13 @@ export class WsTransport<S> implements TopicPublisher {
         }
         const sock = new UwsSocket(session, this);
         // Not inside res.cork: with this uWS build, an upgrade inside a cork leaves the cork held
-        // by the new WebSocket (the socket moves on upgrade), and the next connection upgraded
-        // before uWS's loop runs again (two logins whose token checks resolved together) is
-        // closed at once with 1006. The open handler's own writes are corked by uWS.
+        // by the new WebSocket (the socket moves on upgrade), and a connection upgraded before
+        // uWS's loop runs again can be closed at once with 1006 (two logins whose token checks
+        // resolved together; a login that kicks another session). Tried again with the upgrade
+        // moved to the check phase: still one failure in a few full runs. The price of the
+        // uncorked upgrade: the status line and each header are written with a syscall each, and
+        // the native binding prints a "writes must be made from within a corked callback"
+        // warning to stderr for every connection. The open handler's own writes are corked by uWS.
         res.upgrade<UserData<S>>({ sock }, key, protocol, extensions, context);
       },
       (e: unknown) => {
@@ -312,7 +421,7 @@ export class WsTransport<S> implements TopicPublisher {
     sock.ws = ws;
     sock.lastActivity = Date.now();
     this.open.add(sock);
-    this.handler.open(sock.session, sock);
+    this.runDirect(sock, () => this.handler.open(sock.session, sock));
   }
 
   private onMessage(ws: WebSocket<UserData<S>>, data: ArrayBuffer, isBinary: boolean): void {
@@ -348,6 +457,7 @@ export class WsTransport<S> implements TopicPublisher {
   private onClose(ws: WebSocket<UserData<S>>, code: number): void {
     const sock = ws.getUserData().sock;
     sock.ws = null;
+    sock.queue = null;
     this.open.delete(sock);
     this.handler.close(sock.session, code);
   }

@@ -11,7 +11,7 @@ final class Args {
 
   Args(String[] argv, String... allowed) {
     if (argv.length == 0) {
-      throw new IllegalArgumentException("usage: Main <muc|business|consumer> [--option value]...");
+      throw new IllegalArgumentException("usage: Main <muc|business|consumer|grpc> [--option value]...");
     }
     mode = argv[0];
     for (int i = 1; i < argv.length; i++) {

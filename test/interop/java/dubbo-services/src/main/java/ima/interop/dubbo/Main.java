@@ -23,6 +23,7 @@ import org.apache.dubbo.config.bootstrap.DubboBootstrap;
  * Main muc      --nacos host:port --port P --secret S
  * Main business --nacos host:port --port P [--api-token T] [--timeout-ms 5000]
  * Main consumer --nacos host:port [--api-token T] [--timeout-ms 5000]
+ * Main grpc     --target host:port [--api-token T]      (plain grpc-java stubs, no Dubbo, no Nacos)
  * </pre>
  *
  * Registration and discovery use Dubbo's defaults (register-mode "all": interface-level
@@ -43,8 +44,9 @@ public final class Main {
         case "muc" -> muc(new Args(argv, "nacos", "port", "secret"));
         case "business" -> business(new Args(argv, "nacos", "port", "api-token", "timeout-ms"));
         case "consumer" -> consumer(new Args(argv, "nacos", "api-token", "timeout-ms"));
+        case "grpc" -> grpc(new Args(argv, "target", "api-token"));
         default -> throw new IllegalArgumentException(
-            "usage: Main <muc|business|consumer> --nacos host:port [options]");
+            "usage: Main <muc|business|consumer|grpc> --nacos host:port [options]");
       }
     } catch (Throwable e) {
       System.err.println("FAILED: " + e);
@@ -99,6 +101,14 @@ public final class Main {
     Out.line("READY");
     stdinLoop(consumer::submit);
     shutdown(() -> consumer.drain(timeoutMs * 3L));
+  }
+
+  private static void grpc(Args a) throws Exception {
+    try (GrpcClient client = new GrpcClient(a.required("target"), a.optional("api-token", null))) {
+      Out.line("READY");
+      stdinLoop(client::handle);
+    }
+    System.exit(0);
   }
 
   /** Settings every role shares; discovery-related settings are left at Dubbo's defaults. */
