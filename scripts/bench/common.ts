@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 /**
  * Shared helpers of the benchmark processes (orchestrator, servers, load workers): an IPC
  * request/reply protocol over child_process.fork channels, percentiles, frame sizing.
@@ -124,4 +126,66 @@ export async function publishEach(req: IpcRequest, publishOne: (frame: string) =
     publishOne(frame);
     await new Promise<void>((r) => setImmediate(r));
   }
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable between the processes of one machine. */
+export function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * The latency stamp `~T<epoch ms with 3 decimals>~` (20 characters) that load generators and
+ * baseline servers put near the start of a payload; the raw clients' sampled connections read it.
+ */
+export function stamp(): string {
+  return `~T${wallMs().toFixed(3)}~`;
+}
+
+/** Bytes of the gateway's push frame around the payload: {"type":"bench","id":<23 chars>,"payload":P,"ts":<13 digits>}. */
+export const PUSH_FRAME_OVERHEAD = 77;
+
+/** The padding that makes a stamped push frame (payload `"<stamp><pad>"`) about frameBytes long. */
+export function padFor(frameBytes: number): string {
+  return 'x'.repeat(Math.max(1, frameBytes - PUSH_FRAME_OVERHEAD - 2 - 20));
+}
+
+/**
+ * A baseline server's stamped frame, the same bytes as the gateway's push frame: `prefix`, a
+ * fresh stamp, `suffix`.
+ */
+export function baselineParts(frameBytes: number): { prefix: string; suffix: string } {
+  return { prefix: '{"type":"bench","id":"0000000000000000000000a","payload":"', suffix: `${padFor(frameBytes)}","ts":${Date.now()}}` };
+}
+
+/**
+ * The baselines' `publishBatch` command: `count` stamped frames, `perTurn` of them per event-loop
+ * turn (as the gateway gets `perTurn` push calls in flight).
+ */
+export async function publishBatch(req: IpcRequest, publishOne: (frame: string) => void): Promise<{ ms: number }> {
+  const prefix = String(req['prefix']);
+  const suffix = String(req['suffix']);
+  const count = Number(req['count']);
+  const perTurn = Math.max(1, Number(req['perTurn'] ?? 1));
+  const t0 = nowMs();
+  for (let i = 0; i < count; ) {
+    for (let j = 0; j < perTurn && i < count; j++, i++) publishOne(prefix + stamp() + suffix);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return { ms: nowMs() - t0 };
+}
+
+/** The baselines' `publishRate` command: stamped frames at `rate` per second for durationMs (open loop). */
+export async function publishRate(req: IpcRequest, publishOne: (frame: string) => void): Promise<{ published: number; ms: number }> {
+  const prefix = String(req['prefix']);
+  const suffix = String(req['suffix']);
+  const rate = Number(req['rate']);
+  const t0 = nowMs();
+  const end = t0 + Number(req['durationMs']);
+  let n = 0;
+  while (nowMs() < end) {
+    const due = Math.floor(((nowMs() - t0) / 1000) * rate);
+    for (; n < due; n++) publishOne(prefix + stamp() + suffix);
+    await new Promise<void>((r) => setTimeout(r, 1));
+  }
+  return { published: n, ms: nowMs() - t0 };
 }

@@ -10,14 +10,51 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { signJwt } from '../../internal/auth/jwt';
 import { loadProto } from '../../internal/rpc/proto';
-import { BENCH_SECRET, HOST, sleep } from './common';
+import { BENCH_SECRET, HOST, sleep, summarize } from './common';
+import type { LatencySummary } from './common';
 import { BENCH_DIR, type Proc, type Supervisor } from './supervisor';
 
-/** Load worker processes for the client connections. */
+/** Raw-socket load worker processes (rawclient.ts) for the client connections. */
 export const WORKERS = 4;
-/** Client sockets per worker process stay well under the ~20,000 fd limit. */
+/** Client sockets per worker process stay well under the ~20,000 fd limit (issue 16: at most ~18,000). */
 const MAX_PER_WORKER = 15000;
+/** Raw client process i binds its sockets to 127.<SOURCE_OCTET_BASE + i>.x.y (rawclient.ts nextSource). */
+const SOURCE_OCTET_BASE = 10;
+/** A client process above this share of one core is reported as possibly limiting the figure. */
+export const CLIENT_CPU_WARN = 0.7;
+
+/** CPU of one load-generator process over one measured window. */
+export interface ClientCpu {
+  readonly process: string;
+  readonly cpuSec: number;
+  /** cpuSec / window seconds (1 = one core busy for the whole window). */
+  readonly coreShare: number;
+}
+
+/** The load generators' CPU over one measurement. */
+export interface CpuWindow {
+  readonly measurement: string;
+  readonly windowSec: number;
+  readonly processes: ClientCpu[];
+  readonly maxCoreShare: number;
+  /** The server process's CPU seconds over the window (from /proc), when known. */
+  readonly serverCpuSec?: number;
+}
+
+/** JWT tokens (HS256, the bench secret) for users `${prefix}0` .. `${prefix}${n - 1}`, minted once per run. */
+const tokenCache = new Map<string, string[]>();
+export function jwtTokens(prefix: string, n: number): string[] {
+  const key = `${prefix}/${n}`;
+  let t = tokenCache.get(key);
+  if (!t) {
+    const exp = Math.floor(Date.now() / 1000) + 7200;
+    t = Array.from({ length: n }, (_, i) => signJwt({ sub: `${prefix}${i}`, exp }, { alg: 'HS256', secret: BENCH_SECRET }));
+    tokenCache.set(key, t);
+  }
+  return t;
+}
 
 /** What a scenario returns (one entry of results.json's scenarios). */
 export type Scn = Record<string, unknown>;
@@ -54,7 +91,7 @@ export function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number
 
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
 let clockTicks = 0;
-function cpuSeconds(pid: number | undefined): number {
+export function cpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
     clockTicks ||= Number(cp.execSync('getconf CLK_TCK').toString().trim()) || 100;
@@ -102,11 +139,20 @@ export type GatewayApi = ReturnType<typeof gatewayApi>;
 
 /** The scenarios' view of the run: the supervisor, the load workers and the servers. */
 export class Bench {
+  /** Where the outputs go (docs/, or --out DIR): the profile summaries of --profile. */
+  docsDir: string;
   /** Per-run scratch directory (gateway configs, CPU profiles); removed on exit. */
   readonly tmpRoot: string;
+  /** Raw-socket clients (rawclient.ts): every delivery scenario's connections. */
   workers: Proc[] = [];
+  /** A `ws`-package client (worker.ts) for the forward scenario, which sends and reads acks. */
+  wsWorker!: Proc;
   loadProc!: Proc;
   probeProc!: Proc;
+  /** The gRPC push load generator of the concurrency, scaling and latency scenarios (pusher.ts). */
+  pusher!: Proc;
+  /** Load-generator CPU per measurement since the last takeCpuLog(). */
+  private cpuLog: CpuWindow[] = [];
   private readonly progress = new Map<string, number>();
   private nextPort = 21000 + (process.pid % 50) * 100;
 
@@ -120,6 +166,7 @@ export class Bench {
     readonly dist: string,
     readonly profile: boolean,
   ) {
+    this.docsDir = path.join(root, 'docs');
     const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'ima-bench-'));
     this.tmpRoot = tmpRoot;
     process.on('exit', () => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -138,15 +185,68 @@ export class Bench {
 
   /** The load workers (connections), the gRPC load generator and the latency probe. */
   startWorkers(): void {
-    this.workers = Array.from({ length: WORKERS }, (_, i) => this.forkBench('worker.js', `worker-${i}`, {}, false));
-    for (const w of this.workers) w.onEvent = (m) => m['event'] === 'progress' && this.progress.set(w.name, Number(m['opened']));
+    this.workers = Array.from({ length: WORKERS }, (_, i) => this.forkBench('rawclient.js', `client-${i}`, { BENCH_SOURCE_OCTET: String(SOURCE_OCTET_BASE + i) }, false));
+    this.wsWorker = this.forkBench('worker.js', 'ws-client', {}, false);
+    for (const w of [...this.workers, this.wsWorker]) w.onEvent = (m) => m['event'] === 'progress' && this.progress.set(w.name, Number(m['opened']));
     this.loadProc = this.forkBench('worker.js', 'grpc-load', {}, false);
     this.probeProc = this.forkBench('worker.js', 'probe', {}, false);
+    this.pusher = this.forkBench('pusher.js', 'grpc-pusher', {}, false);
   }
 
   /** The processes that live for the whole run. */
   longLived(): Proc[] {
-    return [...this.workers, this.loadProc, this.probeProc];
+    return [...this.workers, this.wsWorker, this.loadProc, this.probeProc, this.pusher];
+  }
+
+  /** The load generators whose CPU is reported. */
+  private loadGenerators(): Proc[] {
+    return [...this.workers, this.loadProc, this.pusher].filter((p) => !p.exited);
+  }
+
+  /** CPU microseconds (user + system) of every load generator so far. */
+  async cpuSnapshot(): Promise<Map<string, number>> {
+    const ps = this.loadGenerators();
+    const rs = await Promise.all(ps.map((p) => this.sup.call<{ user: number; system: number }>(p, 'cpu').catch(() => ({ user: NaN, system: NaN }))));
+    return new Map(ps.map((p, i) => [p.name, (rs[i]?.user ?? NaN) + (rs[i]?.system ?? NaN)]));
+  }
+
+  /**
+   * The load generators' CPU since `before` over windowMs, logged and kept for the scenario's
+   * `clientCpu`; warns when a process used more than CLIENT_CPU_WARN of a core (the figure may be
+   * the client's limit rather than the server's).
+   */
+  async cpuWindow(measurement: string, before: Map<string, number>, windowMs: number, serverCpuSec?: number): Promise<CpuWindow> {
+    const after = await this.cpuSnapshot();
+    const windowSec = Math.max(1e-3, windowMs / 1000);
+    const processes: ClientCpu[] = [];
+    for (const [name, us] of after) {
+      const b = before.get(name);
+      if (b === undefined || !Number.isFinite(us - b)) continue;
+      const cpuSec = (us - b) / 1e6;
+      if (cpuSec < 0.005) continue;
+      processes.push({ process: name, cpuSec: Math.round(cpuSec * 1000) / 1000, coreShare: Math.round((cpuSec / windowSec) * 1000) / 1000 });
+    }
+    const maxCoreShare = Math.max(0, ...processes.map((p) => p.coreShare));
+    const w: CpuWindow = { measurement, windowSec: Math.round(windowSec * 1000) / 1000, processes, maxCoreShare, ...(serverCpuSec !== undefined && Number.isFinite(serverCpuSec) ? { serverCpuSec: Math.round(serverCpuSec * 1000) / 1000 } : {}) };
+    this.cpuLog.push(w);
+    const busy = processes.filter((p) => p.coreShare > CLIENT_CPU_WARN);
+    const line = processes.map((p) => `${p.process} ${(p.coreShare * 100).toFixed(0)}%`).join(', ');
+    if (busy.length) this.sup.log(`WARNING ${measurement}: load generator above ${CLIENT_CPU_WARN * 100} % of a core (${line}): the figure may be the client's limit`);
+    else if (line) this.sup.log(`${measurement}: client CPU ${line} of a core`);
+    return w;
+  }
+
+  /** The CPU windows recorded since the last call (run.ts stores them as the scenario's clientCpu). */
+  takeCpuLog(): CpuWindow[] {
+    const l = this.cpuLog;
+    this.cpuLog = [];
+    return l;
+  }
+
+  /** Latency samples (stamp to frame received, ms) of the sampled raw connections since the last call. */
+  async latency(): Promise<LatencySummary> {
+    const rs = await Promise.all(this.workers.map((w) => this.sup.call<{ samples: number[] }>(w, 'latency')));
+    return summarize(rs.flatMap((r) => r.samples));
   }
 
   /**
@@ -215,9 +315,26 @@ export class Bench {
     kind: 'ws' | 'sio',
     ports: number[],
     count: number,
-    o: { users: number; userPrefix: string; concurrency?: number; nWorkers?: number; localAddrs?: string[]; deadlineMs?: number },
+    o: {
+      users: number;
+      userPrefix: string;
+      concurrency?: number;
+      nWorkers?: number;
+      localAddrs?: string[];
+      deadlineMs?: number;
+      /** Tokens by user index (default: JWTs for `${userPrefix}<i>`, minted here). */
+      tokens?: string[];
+      /** 'ws': the `ws`-package worker (forward); default: the raw-socket workers. */
+      client?: 'raw' | 'ws';
+      /** Every n-th connection samples latency stamps (default 50; 0 = none). */
+      sampleEvery?: number;
+      /** Index of the first connection (device ids, users, source addresses), to add to connections already open. */
+      first?: number;
+    },
   ): Promise<ConnectResult> {
-    const nWorkers = Math.min(WORKERS, Math.max(o.nWorkers ?? 2, Math.ceil(count / MAX_PER_WORKER)));
+    const pool = o.client === 'ws' ? [this.wsWorker] : this.workers;
+    const nWorkers = Math.min(pool.length, Math.max(o.nWorkers ?? 2, Math.ceil(count / MAX_PER_WORKER)));
+    const tokens = kind === 'ws' && o.client !== 'ws' ? (o.tokens ?? jwtTokens(o.userPrefix, o.users)) : [];
     const per = Math.ceil(count / nWorkers);
     const conc = Math.max(1, Math.floor((o.concurrency ?? 200) / nWorkers));
     const deadlineMs = o.deadlineMs ?? 120_000;
@@ -229,7 +346,7 @@ export class Bench {
     const t0 = performance.now();
     try {
       const rs = await Promise.all(
-        this.workers.slice(0, nWorkers).map((w, i) =>
+        pool.slice(0, nWorkers).map((w, i) =>
           this.sup.call<Omit<ConnectResult, 'wallMs'>>(
             w,
             'connect',
@@ -237,12 +354,15 @@ export class Bench {
               kind,
               ports,
               count: Math.max(0, Math.min(per, count - i * per)),
-              offset: i * per,
+              offset: (o.first ?? 0) + i * per,
               users: o.users,
               userPrefix: o.userPrefix,
               concurrency: conc,
               localAddrs: o.localAddrs ?? [],
               deadlineMs,
+              tokens,
+              sampleEvery: o.sampleEvery ?? 50,
+              timeoutMs: 15_000,
             },
             deadlineMs + 20_000,
           ),
@@ -260,16 +380,18 @@ export class Bench {
   }
 
   async closeAllClients(): Promise<void> {
-    await Promise.all([...this.workers, this.loadProc, this.probeProc].filter((w) => !w.exited).map((w) => this.sup.call(w, 'closeAll', {}, 30_000)));
+    await Promise.all([...this.workers, this.wsWorker, this.loadProc, this.probeProc].filter((w) => !w.exited).map((w) => this.sup.call(w, 'closeAll', {}, 30_000)));
   }
 
   async resetCounts(): Promise<void> {
     await Promise.all(this.workers.map((w) => this.sup.call(w, 'reset')));
   }
 
-  async counts(): Promise<{ received: number; lastRecvAt: number }> {
-    const rs = await Promise.all(this.workers.map((w) => this.sup.call<{ received: number; lastRecvAt: number }>(w, 'count')));
-    return { received: rs.reduce((a, r) => a + r.received, 0), lastRecvAt: Math.max(...rs.map((r) => r.lastRecvAt)) };
+  async counts(): Promise<{ received: number; lastRecvAt: number; open: number; serverCloses: Record<string, number> }> {
+    const rs = await Promise.all(this.workers.map((w) => this.sup.call<{ received: number; lastRecvAt: number; open: number; serverCloses: Record<string, number> }>(w, 'count')));
+    const serverCloses: Record<string, number> = {};
+    for (const r of rs) for (const [k, v] of Object.entries(r.serverCloses)) serverCloses[k] = (serverCloses[k] ?? 0) + v;
+    return { received: rs.reduce((a, r) => a + r.received, 0), lastRecvAt: Math.max(...rs.map((r) => r.lastRecvAt)), open: rs.reduce((a, r) => a + r.open, 0), serverCloses };
   }
 
   /**
@@ -281,15 +403,18 @@ export class Bench {
    */
   async measureDeliveries(
     label: string,
-    expected: number,
+    expectedArg: number | (() => number),
     send: () => Promise<void>,
     timeoutMs = 60_000,
     serverPid?: number,
-  ): Promise<{ rate: number; received: number; expected: number; ms: number; perServerCpuSec: number }> {
+  ): Promise<{ rate: number; received: number; expected: number; ms: number; perServerCpuSec: number; latency: LatencySummary; clientCpu: CpuWindow }> {
     await this.resetCounts();
     const cpu0 = cpuSeconds(serverPid);
+    const clients0 = await this.cpuSnapshot();
     const start = performance.timeOrigin + performance.now();
     await send();
+    // a function: the frames to expect are known only once send() has run (open loops)
+    const expected = typeof expectedArg === 'function' ? expectedArg() : expectedArg;
     const end = Date.now() + timeoutMs;
     let last = -1;
     let lastChange = Date.now();
@@ -303,14 +428,19 @@ export class Bench {
       }
     }
     const cpu = cpuSeconds(serverPid) - cpu0;
-    const ms = c.lastRecvAt - start;
+    const ms = c.received > 0 ? c.lastRecvAt - start : 0;
     const rate = ms > 0 ? (c.received / ms) * 1000 : 0;
     const perServerCpuSec = cpu > 0 ? c.received / cpu : NaN;
+    const latency = await this.latency();
+    const closes = Object.entries(c.serverCloses);
     this.sup.log(
       `${label}: ${c.received}/${expected} frames in ${ms.toFixed(0)} ms = ${fmt(rate)} deliveries/s` +
-        (Number.isFinite(perServerCpuSec) ? `; server ${cpu.toFixed(2)} CPU s = ${fmt(perServerCpuSec)} deliveries per server CPU second` : ''),
+        (Number.isFinite(perServerCpuSec) ? `; server ${cpu.toFixed(2)} CPU s = ${fmt(perServerCpuSec)} deliveries per server CPU second` : '') +
+        (latency.count ? `; latency p50/p99 ${latency.p50}/${latency.p99} ms` : '') +
+        (closes.length ? `; closed by the server: ${closes.map(([k, v]) => `${k} x${v}`).join(', ')}` : ''),
     );
-    return { rate, received: c.received, expected, ms, perServerCpuSec };
+    const clientCpu = await this.cpuWindow(label, clients0, Math.max(ms, 1), Number.isFinite(cpu) ? cpu : undefined);
+    return { rate, received: c.received, expected, ms, perServerCpuSec, latency, clientCpu };
   }
 
   /**
@@ -357,7 +487,9 @@ export class Bench {
       }),
       '',
     ];
-    fs.writeFileSync(path.join(this.root, outFile), L.join('\n'));
-    this.sup.log(`profile: ${outFile} (${files.length} profile file(s))`);
+    // outFile is under docs/; with --out the docs directory is elsewhere
+    const file = outFile.startsWith('docs/') ? path.join(this.docsDir, outFile.slice(5)) : path.join(this.root, outFile);
+    fs.writeFileSync(file, L.join('\n'));
+    this.sup.log(`profile: ${path.relative(this.root, file)} (${files.length} profile file(s))`);
   }
 }

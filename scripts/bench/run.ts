@@ -1,18 +1,22 @@
 /**
- * `npm run bench [-- --quick] [-- --only a,b] [-- --profile] [-- --report-only] [-- --soak MINUTES]`:
- * the IMA gateway benchmark (issue 7), its command line.
+ * `npm run bench [-- --quick] [-- --only a,b] [-- --profile] [-- --report-only] [-- --out DIR] [-- --soak MINUTES]`:
+ * the IMA gateway benchmark (issues 7 and 16), its command line.
  * `--report-only` re-renders the outputs from docs/bench/results.json (after editing docs/bench/notes.md).
+ * `--out DIR` writes results.json, the SVG charts and BENCHMARKS.md under DIR (DIR/bench/...,
+ * DIR/BENCHMARKS.md) instead of docs/.
  *
- * Starts the gateway, the baselines (bare uWebSockets.js, Socket.IO 4, bare grpc-js) and its own
- * load generators as separate processes, runs the seven scenarios, prints a table and writes
- * docs/bench/results.json, docs/bench/results.png and docs/BENCHMARKS.md. Every phase is bounded
- * in time, a watchdog bounds the whole run, and every process started is killed on exit (also on
+ * Starts the gateway, the baselines (bare uWebSockets.js, Socket.IO 4, bare grpc-js, the test MUC
+ * and business services) and its own load generators as separate processes, runs the scenarios,
+ * prints a table with the goals (PASS / MISS) and writes docs/bench/results.json, the SVG charts
+ * docs/bench/{results,concurrency,scaling}.svg and docs/BENCHMARKS.md. Every phase is bounded in
+ * time, a watchdog bounds the whole run, and every process started is killed on exit (also on
  * SIGINT / SIGTERM / an error). Progress lines go to stderr.
  *
  * The parts: this file (arguments, watchdog, the order of the scenarios, the results via
  * report.ts); supervisor.ts (child processes, IPC, bounded stops, kill-all, progress lines);
- * harness.ts (what the scenarios share: servers, load workers, measurement); scenarios/*.ts (one
- * scenario each); params.ts (the default and --quick parameters).
+ * harness.ts (what the scenarios share: servers, load workers, measurement, client CPU);
+ * rawclient.ts (the raw-socket clients); pusher.ts (the gRPC push load); scenarios/*.ts (one
+ * scenario each); params.ts (the default and --quick parameters); report.ts and svg.ts (outputs).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -26,11 +30,13 @@ import { renderOutputs } from './report';
 import type { Results } from './report';
 import { cluster } from './scenarios/cluster';
 import { connectRate } from './scenarios/connectRate';
-import { fanout } from './scenarios/fanout';
+import { concurrency } from './scenarios/concurrency';
 import { forward } from './scenarios/forward';
 import { memoryPerConnection } from './scenarios/memoryPerConnection';
 import { pushToUser } from './scenarios/pushToUser';
 import { rooms } from './scenarios/rooms';
+import { scaling } from './scenarios/scaling';
+import { storm } from './scenarios/storm';
 import { soakMain } from './soak';
 import { Supervisor } from './supervisor';
 
@@ -42,9 +48,12 @@ const argv = process.argv.slice(2);
 const SOAK = argv.some((a) => a === '--soak' || a.startsWith('--soak='));
 const QUICK = argv.includes('--quick');
 const onlyArg = argv.find((a) => a.startsWith('--only'));
-/** `--profile`: the gateway of fanout and pushToUser runs with --cpu-prof; its hottest functions go to docs/bench/profile-<scenario>.md. */
+/** `--profile`: the gateway of concurrency and pushToUser runs with --cpu-prof; its hottest functions go to docs/bench/profile-fanout.md and profile-pushToUser.md. */
 const PROFILE = argv.includes('--profile');
 const ONLY = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : argv[argv.indexOf(onlyArg) + 1])?.split(',') : undefined;
+const outArg = argv.find((a) => a.startsWith('--out'));
+/** `--out DIR`: where results.json, the charts and BENCHMARKS.md go (default: the repository's docs/). */
+const OUT = outArg ? path.resolve((outArg.includes('=') ? outArg.split('=')[1] : argv[argv.indexOf(outArg) + 1]) ?? 'docs') : undefined;
 const ROOT = path.resolve(__dirname, '../../..');
 const DIST = path.resolve(__dirname, '../..');
 
@@ -64,10 +73,12 @@ sup.installExitHandlers();
 const SCENARIOS: Array<[string, (p: BenchParams, bench: Bench) => Promise<Scn>]> = [
   ['connectRate', (p, b) => connectRate(p.connectRate, b)],
   ['memoryPerConnection', (p, b) => memoryPerConnection(p.memory, b)],
-  ['fanout', (p, b) => fanout(p.fanout, b)],
+  ['concurrency', (p, b) => concurrency(p.concurrency, b)],
+  ['scaling', (p, b) => scaling(p.scaling, b)],
   ['rooms', (p, b) => rooms(p.rooms, b)],
   ['pushToUser', (p, b) => pushToUser(p.pushToUser, b)],
   ['forward', (p, b) => forward(p.forward, b)],
+  ['storm', (p, b) => storm(p.storm, b)],
   ['cluster', (p, b) => cluster(p.cluster, b)],
 ];
 
@@ -77,9 +88,10 @@ const SCENARIOS: Array<[string, (p: BenchParams, bench: Bench) => Promise<Scn>]>
 async function main(): Promise<void> {
   if (argv.includes('--report-only')) {
     // re-render the table, plot and BENCHMARKS.md from docs/bench/results.json (e.g. after editing docs/bench/notes.md)
-    const res = JSON.parse(fs.readFileSync(path.join(ROOT, 'docs/bench/results.json'), 'utf8')) as Results;
+    const res = JSON.parse(fs.readFileSync(path.join(OUT ?? path.join(ROOT, 'docs'), 'bench/results.json'), 'utf8')) as Results;
     delete res.errors['plot'];
-    process.stdout.write((await renderOutputs(res, ROOT, log)) + '\n');
+    delete res.errors['charts'];
+    process.stdout.write((await renderOutputs(res, ROOT, log, OUT)) + '\n');
     process.exit(0);
   }
   if (!uwsIsNative()) {
@@ -95,6 +107,10 @@ async function main(): Promise<void> {
   watchdog.unref();
   log(`mode ${P.mode}; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; uWebSockets.js native: yes`);
   const bench = new Bench(sup, ROOT, DIST, PROFILE);
+  if (OUT) {
+    bench.docsDir = OUT;
+    fs.mkdirSync(path.join(OUT, 'bench'), { recursive: true });
+  }
   bench.startWorkers();
   const results: Results = {
     mode: P.mode,
@@ -115,8 +131,10 @@ async function main(): Promise<void> {
     log(`== ${name}`);
     const t = Date.now();
     try {
-      results.scenarios[name] = { ...(await fn(P, bench)), seconds: Math.round((Date.now() - t) / 100) / 10 };
+      results.scenarios[name] = { ...(await fn(P, bench)), seconds: Math.round((Date.now() - t) / 100) / 10, clientCpu: bench.takeCpuLog() };
+      log(`${name} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     } catch (e) {
+      bench.takeCpuLog();
       const m = e instanceof Error ? e.message : String(e);
       log(`${name} FAILED: ${m}`);
       results.errors[name] = m.slice(0, 2000);
@@ -133,8 +151,9 @@ async function main(): Promise<void> {
   }
   results.durationSec = Math.round((Date.now() - T0) / 1000);
   await sup.stopAllExcept([], 1000);
-  log('writing docs/bench/results.json, docs/bench/results.png, docs/BENCHMARKS.md');
-  const table = await renderOutputs(results, ROOT, log);
+  const out = OUT ?? path.join(ROOT, 'docs');
+  log(`writing ${path.relative(ROOT, out) || '.'}/bench/results.json, ${path.relative(ROOT, out) || '.'}/bench/*.svg, ${path.relative(ROOT, out) || '.'}/BENCHMARKS.md`);
+  const table = await renderOutputs(results, ROOT, log, OUT);
   process.stdout.write(table + '\n');
   log(`done in ${results.durationSec} s${Object.keys(results.errors).length ? ` (errors: ${Object.keys(results.errors).join(', ')})` : ''}`);
   process.exit(Object.keys(results.errors).length ? 1 : 0);

@@ -4,7 +4,7 @@
  */
 import * as http from 'node:http';
 import { Server } from 'socket.io';
-import { emit, memorySnapshot, serveIpc, publishEach } from './common';
+import { emit, memorySnapshot, serveIpc, publishEach, publishBatch, publishRate } from './common';
 
 const port = Number(process.env['BENCH_PORT']);
 const server = http.createServer();
@@ -20,6 +20,11 @@ server.listen(port, '127.0.0.1', () => emit('ready', { port }));
 
 serveIpc({
   mem: () => memorySnapshot(),
+  cpu: () => process.cpuUsage(),
+  /** `count` stamped frames to every connection, `perTurn` per event-loop turn. */
+  publishBatch: (req) => publishBatch(req, (f) => io.emit('m', f)),
+  /** Stamped frames to every connection at `rate` per second (open loop). */
+  publishRate: (req) => publishRate(req, (f) => io.emit('m', f)),
   connections: () => open,
   publish: async (req) => {
     await publishEach(req, (f) => io.emit('m', f));

@@ -7,7 +7,7 @@
  */
 import { uws, uwsIsNative } from '../../internal/transport/ws/native';
 import type { WebSocket } from 'uWebSockets.js';
-import { emit, memorySnapshot, serveIpc, publishEach } from './common';
+import { emit, memorySnapshot, serveIpc, publishEach, publishBatch, publishRate } from './common';
 
 if (!uwsIsNative()) {
   process.stderr.write('bench: uWebSockets.js native binary NOT loaded (slow JS fallback) in the bare uWS baseline: refusing to benchmark\n');
@@ -47,6 +47,11 @@ app.listen('127.0.0.1', port, (token) => {
 
 serveIpc({
   mem: () => memorySnapshot(),
+  cpu: () => process.cpuUsage(),
+  /** `count` stamped frames to every connection, `perTurn` per event-loop turn. */
+  publishBatch: (req) => publishBatch(req, (f) => app.publish('all', f, false)),
+  /** Stamped frames to every connection at `rate` per second (open loop). */
+  publishRate: (req) => publishRate(req, (f) => app.publish('all', f, false)),
   connections: () => open,
   /** Publishes `count` frames to every subscriber, one per event-loop turn (as one RPC each). */
   publish: async (req) => {

@@ -151,10 +151,16 @@ async function closeAll(): Promise<unknown> {
   return { closed: n };
 }
 
-/** Each ws connection keeps `window` client messages in flight; ack latency per message. */
+/**
+ * Each ws connection keeps `window` client messages in flight (closed loop); or, with `rate`,
+ * messages are sent at `rate` per second round-robin over the connections (open loop). Ack latency
+ * per message (send to ack frame).
+ */
 async function forward(req: Record<string, unknown>): Promise<unknown> {
   const durationMs = Number(req['durationMs']);
   const window = Number(req['window'] ?? 1);
+  const openRate = req['rate'] === undefined ? 0 : Number(req['rate']);
+  if (openRate > 0) return forwardOpen(durationMs, openRate);
   const lat: number[] = [];
   const codes = new Map<number, number>();
   let acks = 0;
@@ -193,6 +199,45 @@ async function forward(req: Record<string, unknown>): Promise<unknown> {
   await Promise.race([finished, new Promise((r) => setTimeout(r, 5000))]);
   for (const ws of wss) ackHandlers.delete(ws);
   return { acks: acksAtStop, ms, rate: (acksAtStop / ms) * 1000, codes: Object.fromEntries(codes), latency: summarize(lat) };
+}
+
+/** forward at a fixed rate (open loop): messages round-robin over the connections. */
+async function forwardOpen(durationMs: number, rate: number): Promise<unknown> {
+  const lat: number[] = [];
+  const codes = new Map<number, number>();
+  const pending = new Map<string, number>();
+  let acks = 0;
+  let seq = 0;
+  const wss = conns.flatMap((c) => (c.kind === 'ws' ? [c.ws] : []));
+  for (const ws of wss) {
+    ackHandlers.set(ws, (frame) => {
+      if (!frame.startsWith('{"type":"ack"')) return;
+      const f = JSON.parse(frame) as { id: string; code: number };
+      const t = pending.get(f.id);
+      if (t === undefined) return;
+      pending.delete(f.id);
+      acks++;
+      if (lat.length < 500_000) lat.push(nowMs() - t);
+      codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
+    });
+  }
+  const t0 = nowMs();
+  const end = t0 + durationMs;
+  while (nowMs() < end) {
+    const due = Math.floor(((nowMs() - t0) / 1000) * rate);
+    while (seq < due) {
+      const id = `o${seq}`;
+      const ws = wss[seq++ % wss.length] as WebSocket;
+      pending.set(id, nowMs());
+      ws.send(`{"type":"bench.msg","id":"${id}","payload":{"text":"hello from the forward benchmark"}}`);
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const ms = nowMs() - t0;
+  const deadline = Date.now() + 5000;
+  while (pending.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const ws of wss) ackHandlers.delete(ws);
+  return { sent: seq, acks, ms, rate: (acks / ms) * 1000, unacked: pending.size, codes: Object.fromEntries(codes), latency: summarize(lat) };
 }
 
 let grpcClients = new Map<string, grpc.Client>();
@@ -240,7 +285,8 @@ async function grpcLoad(req: Record<string, unknown>): Promise<unknown> {
   const one = async (): Promise<void> => {
     const s = nowMs();
     try {
-      delivered += await pushToUser(target, `${userPrefix}${n % users}`, `l${n++}`, payload);
+      const d = await pushToUser(target, `${userPrefix}${n % users}`, `l${n++}`, payload);
+      delivered += d;
       calls++;
       if (lat.length < 300_000) lat.push(nowMs() - s);
     } catch {
@@ -337,6 +383,7 @@ serveIpc({
   },
   forward,
   grpcLoad,
+  cpu: () => process.cpuUsage(),
   probe,
   closeGrpc: () => {
     for (const c of grpcClients.values()) c.close();

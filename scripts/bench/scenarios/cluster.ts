@@ -4,9 +4,6 @@ import { benchPayload, gatewayApi, WORKERS } from '../harness';
 import type { Bench, Gateway, Scn } from '../harness';
 import type { BenchParams } from '../params';
 
-/** Source addresses for the cluster scenario (ephemeral ports are per source address). */
-const CLUSTER_SOURCES = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`);
-
 export async function cluster(params: BenchParams['cluster'], bench: Bench): Promise<Scn> {
   const { sup } = bench;
   const { connections: n, broadcasts, pushRounds } = params;
@@ -25,7 +22,7 @@ export async function cluster(params: BenchParams['cluster'], bench: Bench): Pro
         }),
       );
     }
-    const r = await bench.connectAll('cluster', 'ws', gws.map((g) => g.ws), n, { users: n, userPrefix: 'c', concurrency: 300, nWorkers: WORKERS, localAddrs: CLUSTER_SOURCES, deadlineMs: 150_000 });
+    const r = await bench.connectAll('cluster', 'ws', gws.map((g) => g.ws), n, { users: n, userPrefix: 'c', concurrency: 300, nWorkers: WORKERS, deadlineMs: 150_000 });
     const held = (await Promise.all(gws.map((g) => bench.gatewayStats(g)))).map((s) => Number(s['connections']));
     sup.log(`cluster: instances hold ${held.join(' + ')} = ${held.reduce((a, b) => a + b, 0)} connections`);
     for (const g of gws) apis.push(gatewayApi(`${HOST}:${g.grpc}`));
@@ -55,7 +52,6 @@ export async function cluster(params: BenchParams['cluster'], bench: Bench): Pro
       connectFailed: r.failed,
       connectErrors: r.errors,
       connectRate: (r.opened / r.wallMs) * 1000,
-      sourceAddresses: CLUSTER_SOURCES.length,
       broadcasts,
       crossInstancePushToUsers: pu.rate,
       pushRounds,
