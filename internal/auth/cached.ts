@@ -40,7 +40,8 @@ type Entry = { readonly ok: true; readonly identity: Identity } | { readonly ok:
 export class CachedTokenVerifier implements TokenVerifier {
   private readonly cache: NodeCache;
   private readonly inflight = new Map<string, Promise<Result<Identity, VerifyError>>>();
-  private readonly keysByUser = new Map<string, Set<string>>();
+  /** The cache keys of each user's tokens: one key as a string (the usual case: no Set per user), several as a Set. */
+  private readonly keysByUser = new Map<string, string | Set<string>>();
   /** Bumped by invalidateUser: a verification that started before must not be cached after. */
   private generation = 0;
   readonly stats: TokenCacheStats = { hits: 0, misses: 0, coalesced: 0, invalidations: 0 };
@@ -99,10 +100,10 @@ export class CachedTokenVerifier implements TokenVerifier {
     this.stats.invalidations++;
     const keys = this.keysByUser.get(userId);
     if (keys === undefined) return 0;
-    const n = keys.size;
-    this.cache.del([...keys]);
+    const list = typeof keys === 'string' ? [keys] : [...keys];
+    this.cache.del(list);
     this.keysByUser.delete(userId);
-    return n;
+    return list.length;
   }
 
   get size(): number {
@@ -123,12 +124,11 @@ export class CachedTokenVerifier implements TokenVerifier {
       const ttlSec = Math.floor(ttlMs / 1000);
       if (ttlSec < 1) return;
       if (!this.trySet(key, { ok: true, identity: r.value }, ttlSec)) return;
-      let keys = this.keysByUser.get(r.value.userId);
-      if (keys === undefined) {
-        keys = new Set();
-        this.keysByUser.set(r.value.userId, keys);
-      }
-      keys.add(key);
+      const userId = r.value.userId;
+      const keys = this.keysByUser.get(userId);
+      if (keys === undefined) this.keysByUser.set(userId, key);
+      else if (typeof keys !== 'string') keys.add(key);
+      else if (keys !== key) this.keysByUser.set(userId, new Set([keys, key]));
     } else if (r.error.kind === 'invalid' && this.settings.negativeTtlSec > 0) {
       this.trySet(key, { ok: false, error: r.error }, this.settings.negativeTtlSec);
     }
@@ -145,9 +145,15 @@ export class CachedTokenVerifier implements TokenVerifier {
 
   private unindex(key: string, value: Entry): void {
     if (!value.ok) return;
-    const keys = this.keysByUser.get(value.identity.userId);
+    const userId = value.identity.userId;
+    const keys = this.keysByUser.get(userId);
     if (keys === undefined) return;
+    if (typeof keys === 'string') {
+      if (keys === key) this.keysByUser.delete(userId);
+      return;
+    }
     keys.delete(key);
-    if (keys.size === 0) this.keysByUser.delete(value.identity.userId);
+    if (keys.size === 1) this.keysByUser.set(userId, keys.values().next().value as string);
+    else if (keys.size === 0) this.keysByUser.delete(userId);
   }
 }

@@ -138,6 +138,34 @@ describe('ConnectionManager: registry', () => {
     assert.equal(m.getConnection('u2', 'd1', 11), undefined);
   });
 
+  test('one device, two, then one again (the registry keeps a lone connection without a per-user map): every lookup agrees', () => {
+    const reg = new ConnectionManager<FakeConnection>();
+    const a = new FakeConnection('u', 'a', 'ios');
+    const b = new FakeConnection('u', 'b', 'web');
+    const check = (devices: FakeConnection[]): void => {
+      assert.deepEqual(reg.getUserDevices('u').sort(), devices.map((c) => c.deviceId).sort());
+      assert.deepEqual(reg.getUserConnections('u').length, devices.length);
+      assert.deepEqual([...(reg.getAllUserDevices().get('u') ?? [])].sort(), devices.map((c) => c.deviceId).sort());
+      assert.equal(reg.all().length, devices.length);
+      assert.equal(reg.getConnectionCount(), devices.length);
+      assert.equal(reg.getOnlineCount(), devices.length > 0 ? 1 : 0);
+      for (const c of [a, b]) assert.equal(reg.get('u', c.deviceId), devices.includes(c) ? c : undefined);
+      assert.deepEqual(reg.broadcastToUser('u', 'x'), { delivered: devices.length, matched: devices.length });
+    };
+    reg.register(a);
+    check([a]);
+    assert.equal(reg.get('u', 'b'), undefined, 'a lone connection answers only for its own device');
+    reg.register(b);
+    check([a, b]);
+    assert.equal(reg.unregister(a), true);
+    check([b]);
+    const b2 = new FakeConnection('u', 'b', 'web');
+    assert.equal(reg.register(b2), b, 'same device replaces the lone connection');
+    assert.equal(reg.unregister(b), false);
+    assert.equal(reg.unregister(b2), true);
+    check([]);
+  });
+
   test('counts stay consistent through a random sequence of register / replace / unregister', () => {
     const m = new ConnectionManager<FakeConnection>();
     const platforms: Platform[] = ['ios', 'android', 'web', 'windows'];

@@ -7,7 +7,11 @@ import { matches } from './types';
  * multi-device policy decides who goes before a new one is registered.
  */
 export class ConnectionManager<C extends RegisteredConnection = RegisteredConnection> {
-  private readonly users = new Map<string, Map<string, C>>();
+  /**
+   * A user's connections: the connection itself while the user has one here (the usual case: no
+   * Map per user, about 250 bytes less per connection), a Map by device id from the second on.
+   */
+  private readonly users = new Map<string, C | Map<string, C>>();
   private connections = 0;
   private readonly platformCounts = new Map<string, number>();
 
@@ -16,11 +20,31 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
    * from the registry and returned; the caller closes it (the same-device rule).
    */
   register(conn: C): C | undefined {
-    let devices = this.users.get(conn.userId);
-    if (devices === undefined) {
-      devices = new Map();
-      this.users.set(conn.userId, devices);
+    const slot = this.users.get(conn.userId);
+    if (slot === undefined) {
+      this.users.set(conn.userId, conn);
+      this.countUp(conn);
+      return undefined;
     }
+    if (!(slot instanceof Map)) {
+      if (slot === conn) return undefined;
+      if (slot.deviceId === conn.deviceId) {
+        this.countDown(slot);
+        this.users.set(conn.userId, conn);
+        this.countUp(conn);
+        return slot;
+      }
+      this.users.set(
+        conn.userId,
+        new Map([
+          [slot.deviceId, slot],
+          [conn.deviceId, conn],
+        ]),
+      );
+      this.countUp(conn);
+      return undefined;
+    }
+    const devices = slot;
     const previous = devices.get(conn.deviceId);
     if (previous === conn) return undefined;
     if (previous !== undefined) this.countDown(previous);
@@ -31,17 +55,34 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
 
   /** Removes `conn` only if it is still the registered connection of its (user, device). */
   unregister(conn: C): boolean {
-    const devices = this.users.get(conn.userId);
-    if (devices === undefined || devices.get(conn.deviceId) !== conn) return false;
-    devices.delete(conn.deviceId);
-    if (devices.size === 0) this.users.delete(conn.userId);
+    const slot = this.users.get(conn.userId);
+    if (slot === undefined) return false;
+    if (!(slot instanceof Map)) {
+      if (slot !== conn) return false;
+      this.users.delete(conn.userId);
+    } else {
+      if (slot.get(conn.deviceId) !== conn) return false;
+      slot.delete(conn.deviceId);
+      if (slot.size === 1) this.users.set(conn.userId, slot.values().next().value as C);
+      else if (slot.size === 0) this.users.delete(conn.userId);
+    }
     this.countDown(conn);
     return true;
   }
 
+  /** The connections of one user here (none, one, or a Map's values). */
+  private devicesOf(userId: string): Iterable<C> {
+    const slot = this.users.get(userId);
+    if (slot === undefined) return [];
+    return slot instanceof Map ? slot.values() : [slot];
+  }
+
   /** The connection of one device of a user. */
   get(userId: string, deviceId: string): C | undefined {
-    return this.users.get(userId)?.get(deviceId);
+    const slot = this.users.get(userId);
+    if (slot === undefined) return undefined;
+    if (slot instanceof Map) return slot.get(deviceId);
+    return slot.deviceId === deviceId ? slot : undefined;
   }
 
   /** The connection of (user, device) only if it carries this epoch. */
@@ -52,20 +93,18 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
 
   /** The device ids of a user on this instance (empty when offline here). */
   getUserDevices(userId: string): string[] {
-    const devices = this.users.get(userId);
-    return devices === undefined ? [] : [...devices.keys()];
+    return [...this.devicesOf(userId)].map((c) => c.deviceId);
   }
 
   /** The connections of a user on this instance. */
   getUserConnections(userId: string): C[] {
-    const devices = this.users.get(userId);
-    return devices === undefined ? [] : [...devices.values()];
+    return [...this.devicesOf(userId)];
   }
 
   /** Every user on this instance with their device ids. */
   getAllUserDevices(): Map<string, string[]> {
     const out = new Map<string, string[]>();
-    for (const [userId, devices] of this.users) out.set(userId, [...devices.keys()]);
+    for (const [userId, slot] of this.users) out.set(userId, slot instanceof Map ? [...slot.keys()] : [slot.deviceId]);
     return out;
   }
 
@@ -88,11 +127,15 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
    * Returns how many connections it was written to and how many matched.
    */
   broadcastToUser(userId: string, frame: string | Uint8Array, filter?: DeliveryFilter): { delivered: number; matched: number } {
-    const devices = this.users.get(userId);
+    const slot = this.users.get(userId);
     let delivered = 0;
     let matched = 0;
-    if (devices === undefined) return { delivered, matched };
-    for (const c of devices.values()) {
+    if (slot === undefined) return { delivered, matched };
+    if (!(slot instanceof Map)) {
+      if (!matches(slot, filter)) return { delivered, matched };
+      return { delivered: slot.send(frame) ? 1 : 0, matched: 1 };
+    }
+    for (const c of slot.values()) {
       if (!matches(c, filter)) continue;
       matched++;
       if (c.send(frame)) delivered++;
@@ -103,8 +146,12 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
   /** Writes `frame` to every matching connection here; a slow socket is closed by its send(), never awaited. */
   broadcast(frame: string | Uint8Array, filter?: DeliveryFilter): number {
     let delivered = 0;
-    for (const devices of this.users.values()) {
-      for (const c of devices.values()) {
+    for (const slot of this.users.values()) {
+      if (!(slot instanceof Map)) {
+        if (matches(slot, filter) && slot.send(frame)) delivered++;
+        continue;
+      }
+      for (const c of slot.values()) {
         if (matches(c, filter) && c.send(frame)) delivered++;
       }
     }
@@ -114,7 +161,10 @@ export class ConnectionManager<C extends RegisteredConnection = RegisteredConnec
   /** Every registered connection (a snapshot). */
   all(): C[] {
     const out: C[] = [];
-    for (const devices of this.users.values()) for (const c of devices.values()) out.push(c);
+    for (const slot of this.users.values()) {
+      if (slot instanceof Map) for (const c of slot.values()) out.push(c);
+      else out.push(slot);
+    }
     return out;
   }
 

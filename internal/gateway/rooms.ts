@@ -94,7 +94,7 @@ export class RoomHub {
     }
     for (const room of rooms) {
       const sub = s.rooms.get(room);
-      if (sub === undefined) s.rooms.set(room, { member: true, client: false });
+      if (sub === undefined) s.roomsForWrite().set(room, { member: true, client: false });
       else sub.member = true;
     }
   }
@@ -130,7 +130,7 @@ export class RoomHub {
           sub.member = true;
           continue;
         }
-        s.rooms.set(room, { member: true, client: false });
+        s.roomsForWrite().set(room, { member: true, client: false });
         if (s.socket !== null) this.addLocal(s, room);
       }
       done++;
@@ -144,7 +144,7 @@ export class RoomHub {
     this.missed.delete(s);
     for (const room of s.rooms.keys()) this.stopCatching(s, room);
     for (const room of s.rooms.keys()) this.removeLocal(s, room, false);
-    s.rooms.clear();
+    s.clearRooms();
     s.clientRooms = 0;
   }
 
@@ -159,7 +159,7 @@ export class RoomHub {
         if (s.ended) continue;
         const sub = s.rooms.get(room);
         if (sub === undefined) {
-          s.rooms.set(room, { member: true, client: false });
+          s.roomsForWrite().set(room, { member: true, client: false });
           if (s.socket !== null) this.addLocal(s, room);
           n++;
         } else if (!sub.member) {
@@ -179,7 +179,7 @@ export class RoomHub {
         if (sub === undefined || !sub.member) continue;
         sub.member = false;
         if (!sub.client) {
-          s.rooms.delete(room);
+          s.roomsForWrite().delete(room);
           if (s.socket !== null) this.removeLocal(s, room, true);
           n++;
         }
@@ -202,7 +202,7 @@ export class RoomHub {
       sub.client = true;
       return AckCode.ACCEPTED;
     }
-    s.rooms.set(room, { member: false, client: true });
+    s.roomsForWrite().set(room, { member: false, client: true });
     this.addLocal(s, room, hold);
     return AckCode.ACCEPTED;
   }
@@ -242,7 +242,7 @@ export class RoomHub {
     sub.client = false;
     s.clientRooms--;
     if (!sub.member) {
-      s.rooms.delete(room);
+      s.roomsForWrite().delete(room);
       this.removeLocal(s, room, true);
     }
   }

@@ -4,6 +4,14 @@ import type { TransportSocket } from './ports';
 import { TokenBucket } from '../../pkg/token-bucket';
 import { CLOSE_REASON, CloseCode } from '../protocol/codes';
 
+/** Why a connection is in a room: its user joined it (`member`) and/or it subscribed itself (`client`). */
+export interface RoomSubscription {
+  member: boolean;
+  client: boolean;
+}
+
+const NO_ROOMS: ReadonlyMap<string, RoomSubscription> = new Map();
+
 /** A client message waiting in its connection's ordered forward queue. */
 export interface QueuedMessage {
   readonly id: string;
@@ -68,9 +76,19 @@ export class Session implements RegisteredConnection {
   /**
    * The rooms this connection is subscribed to and why: `member` (its user joined the room,
    * JoinRoom) and/or `client` (its own subscribe frame). Filled before the socket opens too; the
-   * socket is subscribed at open (RoomHub.attach).
+   * socket is subscribed at open (RoomHub.attach). Read through `rooms`, written through
+   * `roomsForWrite()`: most connections are in no room, and an empty Map costs about 250 bytes.
    */
-  readonly rooms = new Map<string, { member: boolean; client: boolean }>();
+  private roomSubs: Map<string, RoomSubscription> | null = null;
+  get rooms(): ReadonlyMap<string, RoomSubscription> {
+    return this.roomSubs ?? NO_ROOMS;
+  }
+  roomsForWrite(): Map<string, RoomSubscription> {
+    return (this.roomSubs ??= new Map());
+  }
+  clearRooms(): void {
+    this.roomSubs = null;
+  }
   /** How many of `rooms` the client subscribed itself (the `rooms.maxPerConnection` limit). */
   clientRooms = 0;
   /** The recovery asked on the upgrade (`recover_seq` / `recover_epoch`), null when none. */
