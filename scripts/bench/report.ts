@@ -248,6 +248,7 @@ function textTable(res: Results, goals: Goal[]): string {
   lines.push(`${'scenario'.padEnd(w0)}  ${'ima'.padStart(12)}  baselines  [unit]`);
   for (const r of rs) lines.push(`${r.scenario.padEnd(w0)}  ${fmt(r.ima).padStart(12)}  ${r.baselines}  [${r.unit}]`);
   lines.push('', 'goals (issue 16):');
+  if (res.mode === 'quick') lines.push('  (a --quick run: small loads and short windows, to check that everything runs; these verdicts are not the benchmark\'s, run without --quick for them)');
   for (const g of goals) lines.push(`  ${verdict(g).padEnd(12)} ${g.goal}: ${goalValue(g)} (goal ${g.target}; ${g.figures})${g.note ? ` [${g.note}]` : ''}`);
   const cpu = clientCpuSummary(res);
   const hot = cpu.filter((c) => c.max > CLIENT_CPU_WARN);
