@@ -20,7 +20,7 @@ import type { Attempt } from './session';
 import { Rejection, Session } from './session';
 import { GatewayStats } from './stats';
 import type { FakeSocket, Frame, TestClient, TokenOutcome } from './testing';
-import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, RecordingEvents, RecordingRemoteKicker, connect, reply, settle, silentLogger } from './testing';
+import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, TEST_GATEWAY_SETTINGS, RecordingEvents, RecordingRemoteKicker, connect, reply, settle, silentLogger } from './testing';
 import { RoomHub } from './rooms';
 import type { ClientSubscribeMode } from './rooms';
 import { LocalRoomInstances, MemoryRoomMembers } from '../rooms/memory';
@@ -43,14 +43,7 @@ const TOKENS: ReadonlyArray<readonly [string, TokenOutcome]> = [
   ['tok-down', 'unavailable'],
 ];
 
-const BASE_SETTINGS: GatewaySettings = {
-  policy: { policy: 'one_per_platform', maxConnectionsPerUser: 10, onConflict: 'kick_old' },
-  heartbeatIntervalMs: 25_000,
-  refreshNoticeMs: 0,
-  maxHeldBytes: 4096,
-  rateLimit: { perSecond: 100, burst: 200, closeAfterViolations: 100 },
-  forward: { maxInFlight: 64, maxPayloadBytes: 1024, dedupeWindowMs: 60_000, dedupeMaxEntries: 1000 },
-};
+const BASE_SETTINGS = TEST_GATEWAY_SETTINGS;
 
 interface SettingsOverrides {
   readonly policy?: Partial<PolicySettings>;

@@ -26,7 +26,7 @@ import { RoomHub } from './rooms';
 import { Rejection, Session } from './session';
 import type { Attempt } from './session';
 import { GatewayStats } from './stats';
-import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, connect, silentLogger } from './testing';
+import { FakeBusinessClient, FakeTokenVerifier, FakeTopics, TEST_GATEWAY_SETTINGS, connect, silentLogger } from './testing';
 import type { TestClient } from './testing';
 
 /** A span the recording Spans started: what it was given and what happened to it. */
@@ -117,14 +117,7 @@ function makeGateway(t: TestContext, spans: Spans | null): { gw: Gateway; verifi
     ids: new IdGenerator('TESTTAG0'),
     stats,
     log: silentLogger(),
-    settings: {
-      policy: { policy: 'one_per_platform', maxConnectionsPerUser: 10, onConflict: 'kick_old' },
-      heartbeatIntervalMs: 25_000,
-      refreshNoticeMs: 0,
-      maxHeldBytes: 4096,
-      rateLimit: { perSecond: 100, burst: 200, closeAfterViolations: 100 },
-      forward: { maxInFlight: 64, maxPayloadBytes: 1024, dedupeWindowMs: 60_000, dedupeMaxEntries: 1000 },
-    },
+    settings: TEST_GATEWAY_SETTINGS,
     events: null,
     remote: null,
     rooms,

@@ -13,9 +13,20 @@ import { err, ok } from '../../pkg/result';
 import type { Identity, TokenRequest, TokenVerifier, VerifyError } from '../auth/types';
 import type { Logger } from '../observability/logger';
 import { CloseCode } from '../protocol/codes';
+import type { GatewaySettings } from './gateway';
 import type { BusinessClient } from './ports';
 import type { UpstreamError } from './ports';
 import type { TopicPublisher, TransportSocket, UpgradeInfo, WsHandler } from './ports';
+
+/** Gateway settings of the in-process tests: the config defaults, with small forward and hold limits. */
+export const TEST_GATEWAY_SETTINGS: GatewaySettings = {
+  policy: { policy: 'one_per_platform', maxConnectionsPerUser: 10, onConflict: 'kick_old' },
+  heartbeatIntervalMs: 25_000,
+  refreshNoticeMs: 0,
+  maxHeldBytes: 4096,
+  rateLimit: { perSecond: 100, burst: 200, closeAfterViolations: 100 },
+  forward: { maxInFlight: 64, maxPayloadBytes: 1024, dedupeWindowMs: 60_000, dedupeMaxEntries: 1000 },
+};
 
 /** A logger that writes nothing. */
 export function silentLogger(): Logger {

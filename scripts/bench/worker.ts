@@ -156,6 +156,21 @@ async function closeAll(): Promise<unknown> {
  * messages are sent at `rate` per second round-robin over the connections (open loop). Ack latency
  * per message (send to ack frame).
  */
+/**
+ * An ack frame for one of `pending`'s messages (id -> send time): its latency and code recorded,
+ * the id forgotten; false for any other frame.
+ */
+function recordAck(frame: string, pending: Map<string, number>, lat: number[], codes: Map<number, number>): boolean {
+  if (!frame.startsWith('{"type":"ack"')) return false;
+  const f = JSON.parse(frame) as { id: string; code: number };
+  const t = pending.get(f.id);
+  if (t === undefined) return false;
+  pending.delete(f.id);
+  if (lat.length < 500_000) lat.push(nowMs() - t);
+  codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
+  return true;
+}
+
 async function forward(req: Record<string, unknown>): Promise<unknown> {
   const durationMs = Number(req['durationMs']);
   const window = Number(req['window'] ?? 1);
@@ -179,14 +194,8 @@ async function forward(req: Record<string, unknown>): Promise<unknown> {
       ws.send(`{"type":"bench.msg","id":"${id}","payload":{"text":"hello from the forward benchmark"}}`);
     };
     ackHandlers.set(ws, (frame) => {
-      if (!frame.startsWith('{"type":"ack"')) return;
-      const f = JSON.parse(frame) as { id: string; code: number };
-      const t = pending.get(f.id);
-      if (t === undefined) return;
-      pending.delete(f.id);
+      if (!recordAck(frame, pending, lat, codes)) return;
       acks++;
-      if (lat.length < 500_000) lat.push(nowMs() - t);
-      codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
       if (!stop) send();
       else if (pending.size === 0 && --active === 0) done();
     });
@@ -211,14 +220,7 @@ async function forwardOpen(durationMs: number, rate: number): Promise<unknown> {
   const wss = conns.flatMap((c) => (c.kind === 'ws' ? [c.ws] : []));
   for (const ws of wss) {
     ackHandlers.set(ws, (frame) => {
-      if (!frame.startsWith('{"type":"ack"')) return;
-      const f = JSON.parse(frame) as { id: string; code: number };
-      const t = pending.get(f.id);
-      if (t === undefined) return;
-      pending.delete(f.id);
-      acks++;
-      if (lat.length < 500_000) lat.push(nowMs() - t);
-      codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
+      if (recordAck(frame, pending, lat, codes)) acks++;
     });
   }
   const t0 = nowMs();

@@ -228,6 +228,20 @@ class Probe {
 }
 
 /** `eventually` with the description built when it times out. */
+/** A bare `ws` server on a free port standing in for the gateway; closed (its clients cut) after the suite. */
+async function miniServer(): Promise<{ port: number; wss: WebSocketServer }> {
+  const port = await freePort();
+  const wss = new WebSocketServer({ host: '127.0.0.1', port });
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  );
+  return { port, wss };
+}
+
 async function waitFor(check: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!check()) {
@@ -579,15 +593,7 @@ describe('client SDK against real gateways', { concurrency: true }, () => {
     test('every close code of SPEC section 4: which ones reconnect, which ones end the client, which ones fetch a new token', async (t) => {
       // at connect (auth ok:false then the close, as the gateway does) or after the login
       const AT_CONNECT = new Set([4000, 4003, 4401, 4503]);
-      const port = await freePort();
-      const wss = new WebSocketServer({ host: '127.0.0.1', port });
-      cleanups.push(
-        () =>
-          new Promise<void>((r) => {
-            for (const c of wss.clients) c.terminate();
-            wss.close(() => r());
-          }),
-      );
+      const { port, wss } = await miniServer();
       const seen = new Map<string, number>();
       wss.on('connection', (ws, req) => {
         const q = new URL(req.url ?? '/', 'http://x').searchParams;
@@ -647,8 +653,7 @@ describe('client SDK against real gateways', { concurrency: true }, () => {
 
     test('a subscribe in flight when the connection drops is done by the next login; close() settles requests at once; a silent server is given up after connectTimeoutMs', async () => {
       // a server that drops the connection on the first subscribe, acks the next one, and never answers 'hang'
-      const port = await freePort();
-      const wss = new WebSocketServer({ host: '127.0.0.1', port });
+      const { port, wss } = await miniServer();
       let logins = 0;
       wss.on('connection', (ws) => {
         const login = ++logins;
@@ -671,11 +676,6 @@ describe('client SDK against real gateways', { concurrency: true }, () => {
       });
       await new Promise<void>((r) => silent.listen(silentPort, '127.0.0.1', r));
       cleanups.push(
-        () =>
-          new Promise<void>((r) => {
-            for (const c of wss.clients) c.terminate();
-            wss.close(() => r());
-          }),
         () =>
           new Promise<void>((r) => {
             for (const sock of silentSockets) sock.destroy();
@@ -711,15 +711,7 @@ describe('client SDK against real gateways', { concurrency: true }, () => {
 
     test('heartbeat: pings at the advertised interval; a connection whose pongs stop is given up and replaced', async () => {
       // advertises 200 ms; the first connection never answers a ping (a dead path that sends no RST), the next ones do
-      const port = await freePort();
-      const wss = new WebSocketServer({ host: '127.0.0.1', port });
-      cleanups.push(
-        () =>
-          new Promise<void>((r) => {
-            for (const c of wss.clients) c.terminate();
-            wss.close(() => r());
-          }),
-      );
+      const { port, wss } = await miniServer();
       let logins = 0;
       wss.on('connection', (ws) => {
         const login = ++logins;

@@ -18,8 +18,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
+import { assertChromium, launchChromium } from '../support/chromium';
 import type { StatsDocument } from '../../internal/observability/snapshot';
 import { httpGet, httpRequest } from '../support/admin';
 import { repoRoot, startGateway } from '../support/gateway-process';
@@ -30,17 +30,6 @@ import { TestBusinessService, TestServerPushService } from '../support/test-serv
 import { TestWsClient } from '../support/ws-client';
 import { TEST_JWT_SECRET, eventually, jwtFor } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = path.join(repoRoot(), 'docs', 'dashboard.png');
 
 /** 7 connections of 4 users on two platforms: 4 android, 3 web. */
@@ -69,16 +58,8 @@ after(async () => {
   await Promise.all([biz?.stop(), push?.stop(), redis?.stop()]);
 });
 
-function assertChromium(): void {
-  assert.ok(
-    fs.existsSync(CHROMIUM),
-    `${CHROMIUM} not found: the dashboard test drives a system Chromium through playwright-core ` +
-      '(which downloads no browser). Install it, e.g. on Debian/Ubuntu: apt-get install -y chromium',
-  );
-}
-
 async function theBrowser(): Promise<Browser> {
-  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser ??= await launchChromium();
   return browser;
 }
 
@@ -223,7 +204,7 @@ function comparable(shown: Shown): ReturnType<typeof expected> {
 }
 
 test('GET /dashboard in headless Chromium shows what /stats says, every section populated; screenshot in docs/', async () => {
-  assertChromium();
+  assertChromium('dashboard');
 
   [biz, push, redis] = await Promise.all([TestBusinessService.start(), TestServerPushService.start(), startRedis()]);
   gw = await startGateway({
@@ -402,7 +383,7 @@ test('GET /dashboard in headless Chromium shows what /stats says, every section 
 });
 
 test('without a business service: nothing forwarded, no business calls, no error rate, nothing red', async () => {
-  assertChromium();
+  assertChromium('dashboard');
   bare = await startGateway({ env: { IMA_JWT_SECRET: TEST_JWT_SECRET, IMA_KICK_POLICY: 'allow_all', IMA_BUSINESS_ADDR: undefined } });
   const g = bare;
   const c = await login(g, 'erin', 'erin-phone', 'ios');

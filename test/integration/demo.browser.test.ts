@@ -31,8 +31,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
+import { assertChromium, launchChromium } from '../support/chromium';
 import WebSocket from 'ws';
 import { ImaClient } from '../../pkg/client/ima-client';
 import type { Frame, WebSocketConstructor } from '../../pkg/client/ima-client';
@@ -42,17 +42,6 @@ import { freePorts } from '../support/ports';
 import { spawnSupervised, type SupervisedChild } from '../support/supervised-child';
 import { TEST_JWT_SECRET, eventually } from './helpers';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = path.join(repoRoot(), 'docs', 'demo.png');
 const DIST = path.resolve(__dirname, '..', '..');
 const SERVICE_ENTRY = path.join(DIST, 'demo', 'business-service.js');
@@ -186,11 +175,7 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 test('demo chat in headless Chromium: two pages chat, an outage recovers, a gateway restart mid-send resyncs, a kick stays closed; screenshot in docs/', async () => {
-  assert.ok(
-    fs.existsSync(CHROMIUM),
-    `${CHROMIUM} not found: the demo test drives a system Chromium through playwright-core ` +
-      '(which downloads no browser). Install it, e.g. on Debian/Ubuntu: apt-get install -y chromium',
-  );
+  assertChromium('demo');
   const [ws, grpc, admin, demoGrpc, demoHttp] = (await freePorts(5)) as [number, number, number, number, number];
   const ports: Ports = { ws, grpc, admin, demoGrpc, demoHttp };
   const service = await startService(ports);
@@ -203,7 +188,7 @@ test('demo chat in headless Chromium: two pages chat, an outage recovers, a gate
   assert.match(page0.body, /\/demo\/demo\.js/);
   assert.equal((await httpGet(`http://127.0.0.1:${ws}/client/ima-client.js`)).status, 200);
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   const problems: string[] = [];
   const pages: Page[] = [];
   for (const who of ['alice', 'bob']) {

@@ -26,6 +26,36 @@ function byteLength(frame: string | Uint8Array): number {
   return typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
 }
 
+/** Writes `frames` to `ws`; true when uWS dropped one (over its own buffer limit). */
+function writeAll(ws: WebSocket<unknown>, frames: ReadonlyArray<string | Uint8Array>): boolean {
+  let dropped = false;
+  for (const f of frames) if (ws.send(f, false, false) === 2) dropped = true;
+  return dropped;
+}
+
+// The arguments of the one corked write in progress: the flush corks thousands of sockets per
+// turn, and a closure per socket would be garbage per socket per turn.
+let corkWs: WebSocket<unknown> | null = null;
+let corkFrames: ReadonlyArray<string | Uint8Array> = [];
+let corkDropped = false;
+function writeCorked(): void {
+  if (corkWs !== null) corkDropped = writeAll(corkWs, corkFrames);
+}
+
+/** writeAll inside one uWS cork (one syscall for all of them). */
+function corkedWriteAll(ws: WebSocket<unknown>, frames: ReadonlyArray<string | Uint8Array>): boolean {
+  corkWs = ws;
+  corkFrames = frames;
+  corkDropped = false;
+  try {
+    ws.cork(writeCorked);
+    return corkDropped;
+  } finally {
+    corkWs = null;
+    corkFrames = [];
+  }
+}
+
 /** Before `listen`: no socket exists, so nothing calls it. */
 const NO_HANDLER: WsHandler<never> = {
   upgrade: () => Promise.reject(new Error('the transport is not listening')),
@@ -106,12 +136,7 @@ class UwsSocket<S> implements TransportSocket {
     const queue = this.queue;
     if (queue === null) return;
     this.queue = null;
-    let dropped = false;
-    const write = (): void => {
-      for (const f of queue) if (ws.send(f, false, false) === 2) dropped = true;
-    };
-    if (this.owner.direct === this || queue.length === 1) write();
-    else ws.cork(write);
+    const dropped = this.owner.direct === this || queue.length === 1 ? writeAll(ws, queue) : corkedWriteAll(ws, queue);
     // only past uWS's own limit (twice ours plus a frame), which the check in send() keeps us under
     if (dropped) this.slow();
   }
